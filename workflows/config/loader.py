@@ -1,0 +1,191 @@
+"""Turn a flat YAML file plus ``key=value`` overrides into a validated RunConfig.
+
+Every failure is a ConfigError that names the key, what was expected, and the
+nearest valid key when the name looks like a typo.
+"""
+
+import difflib
+import textwrap
+import typing
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from workflows.config.schema import GROUPS, DataArgs, FinetuningArgs, GenerationArgs, ModelArgs, TrainingArgs
+from workflows.errors import ConfigError
+
+KEY_TO_GROUP: dict[str, str] = {key: group for group, model in GROUPS.items() for key in model.model_fields}
+
+
+class RunConfig(BaseModel):
+    """All groups of one run. Read as ``cfg.training.learning_rate``; write with ``to_flat_dict``."""
+
+    model: ModelArgs = ModelArgs()
+    data: DataArgs = DataArgs()
+    finetuning: FinetuningArgs = FinetuningArgs()
+    training: TrainingArgs = TrainingArgs()
+    generation: GenerationArgs = GenerationArgs()
+
+    @classmethod
+    def from_flat_dict(cls, values: dict[str, Any], source: str = "config") -> "RunConfig":
+        grouped: dict[str, dict[str, Any]] = {group: {} for group in GROUPS}
+        for key, value in values.items():
+            if key not in KEY_TO_GROUP:
+                raise ConfigError(_unknown_key_message(key, source))
+            grouped[KEY_TO_GROUP[key]][key] = value
+        try:
+            config = cls(**grouped)
+        except ValidationError as error:
+            raise ConfigError(_validation_message(error, source, values)) from None
+        check_combinations(config, source)
+        return config
+
+    def to_flat_dict(self, only_set: bool = False) -> dict[str, Any]:
+        """Flat key -> value, as in the YAML; ``only_set`` drops keys left at their defaults."""
+        flat: dict[str, Any] = {}
+        for group in GROUPS:
+            flat.update(getattr(self, group).model_dump(exclude_unset=only_set))
+        return flat
+
+    def replace(self, **changes: Any) -> "RunConfig":
+        """A copy with some flat keys changed, validated like a loaded file."""
+        values = self.to_flat_dict(only_set=True)
+        values.update(changes)
+        return RunConfig.from_flat_dict(values)
+
+    def write_yaml(self, path: Path) -> None:
+        path.write_text(yaml.safe_dump(self.to_flat_dict(), sort_keys=False, allow_unicode=True), encoding="utf-8")
+
+
+def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
+    """Parse ``key=value`` words; values are read as YAML scalars (``1e-4``, ``true``, ``null``)."""
+    overrides: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip().lstrip("-").replace("-", "_")
+        if not sep or not key:
+            raise ConfigError(f"Cannot read the override `{pair}`: write it as key=value, e.g. learning_rate=1e-4.")
+        overrides[key] = _parse_scalar(raw)
+    return overrides
+
+
+def load_config(path: Optional[str | Path] = None, overrides: Iterable[str] | dict[str, Any] = ()) -> RunConfig:
+    """Read a YAML config (optional) and apply overrides; raises ConfigError on any problem."""
+    values: dict[str, Any] = {}
+    source = "the command line"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        if not path.is_file():
+            raise ConfigError(f"Config file {path} does not exist. Pass the path of a YAML file, e.g. examples/tiny_lora_sft.yaml.")
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as error:
+            raise ConfigError(f"Config file {path} is not valid YAML: {error}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"Config file {path} must be a mapping of key: value lines, not a {type(loaded).__name__}.")
+        values.update(loaded)
+    values.update(overrides if isinstance(overrides, dict) else parse_overrides(overrides))
+    _normalise_lists(values)
+    return RunConfig.from_flat_dict(values, source)
+
+
+def check_combinations(config: RunConfig, source: str = "config") -> None:
+    """Reject settings that are valid alone but impossible together."""
+    model, data, ft, train = config.model, config.data, config.finetuning, config.training
+    problems = []
+    if model.quantization_bit is not None and ft.finetuning_type != "lora":
+        problems.append(
+            f"`quantization_bit: {model.quantization_bit}` needs `finetuning_type: lora` (QLoRA), but it is `{ft.finetuning_type}`. "
+            "Quantized weights cannot be trained directly: set finetuning_type to lora or remove quantization_bit."
+        )
+    if model.quantization_bit is not None and ft.pissa_init:
+        problems.append("`pissa_init` cannot start from quantized weights: remove `quantization_bit` or `pissa_init`.")
+    if ft.use_dora and ft.pissa_init:
+        problems.append("`use_dora` and `pissa_init` cannot be combined: choose one.")
+    if train.bf16 and train.fp16:
+        problems.append("`bf16` and `fp16` are both true: choose one mixed-precision mode.")
+    has_eval_data = data.val_size > 0 or data.eval_dataset is not None
+    if train.eval_strategy != "no" and not has_eval_data:
+        problems.append(f"`eval_strategy: {train.eval_strategy}` needs evaluation data: set `val_size` (e.g. 0.1) or `eval_dataset`.")
+    if (train.load_best_model_at_end or train.early_stopping_steps) and train.eval_strategy == "no":
+        key = "load_best_model_at_end" if train.load_best_model_at_end else "early_stopping_steps"
+        problems.append(f"`{key}` needs evaluation during training: set `eval_strategy: steps` and `val_size`.")
+    if train.load_best_model_at_end and train.save_strategy != train.eval_strategy:
+        problems.append(
+            f"`load_best_model_at_end` needs `save_strategy` equal to `eval_strategy` (now {train.save_strategy} and {train.eval_strategy})."
+        )
+    if data.val_size >= 1 and data.val_size != int(data.val_size):
+        problems.append(f"`val_size: {data.val_size}` must be a fraction below 1 or a whole number of examples.")
+    if problems:
+        raise ConfigError(f"Invalid combination in {source}: " + " ".join(problems))
+
+
+def field_help(key: str) -> str:
+    group = GROUPS[KEY_TO_GROUP[key]]
+    return group.model_fields[key].description or ""
+
+
+def format_help(groups: Iterable[str] = tuple(GROUPS)) -> str:
+    """The key reference shown by ``--help``, generated from the schema."""
+    lines = []
+    for group in groups:
+        model = GROUPS[group]
+        lines.append(f"\n{group} keys ({model.__doc__.strip()})")
+        for key, info in model.model_fields.items():
+            head = f"  {key} ({_type_name(info.annotation)}, default {info.default!r})"
+            lines.append(head)
+            lines.extend(textwrap.wrap(info.description or "", width=100, initial_indent="      ", subsequent_indent="      "))
+    return "\n".join(lines)
+
+
+def _parse_scalar(raw: str) -> Any:
+    try:
+        return yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        return raw
+
+
+def _normalise_lists(values: dict[str, Any]) -> None:
+    """LLaMA-Factory accepts comma-separated strings or YAML lists for name lists; we store strings."""
+    for key in ("dataset", "eval_dataset", "adapter_name_or_path", "lora_target", "additional_target", "freeze_trainable_modules", "freeze_extra_modules"):
+        if isinstance(values.get(key), list):
+            values[key] = ",".join(str(item) for item in values[key])
+
+
+def _unknown_key_message(key: str, source: str) -> str:
+    nearest = difflib.get_close_matches(key, list(KEY_TO_GROUP), n=1, cutoff=0.6)
+    hint = f" Did you mean `{nearest[0]}`?" if nearest else ""
+    return f"Unknown key `{key}` in {source}.{hint} Run `python -m workflows train --help` to list every key."
+
+
+def _validation_message(error: ValidationError, source: str, values: dict[str, Any]) -> str:
+    parts = []
+    for problem in error.errors():
+        key = str(problem["loc"][-1]) if problem["loc"] else "?"
+        if key not in KEY_TO_GROUP:  # pydantic reports union members by type name; find the key itself
+            key = next((str(loc) for loc in problem["loc"] if str(loc) in KEY_TO_GROUP), key)
+        info = GROUPS[KEY_TO_GROUP[key]].model_fields[key] if key in KEY_TO_GROUP else None
+        expected = _type_name(info.annotation) if info else "a valid value"
+        parts.append(
+            f"`{key}` has the value {values.get(key)!r} in {source}, but it must be {expected} ({problem['msg'].lower()})."
+            + (f" {key}: {info.description}" if info and info.description else "")
+        )
+    unique = list(dict.fromkeys(parts))
+    return "Invalid config value: " + " ".join(unique)
+
+
+def _type_name(annotation: Any) -> str:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(arg) for arg in args)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        names = [_type_name(arg) for arg in args if arg is not type(None)]
+        optional = " or empty" if type(None) in args else ""
+        return " or ".join(names) + optional
+    if origin is list:
+        return f"a list of {_type_name(args[0])}"
+    return {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}.get(annotation, str(annotation))

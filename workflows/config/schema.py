@@ -1,0 +1,167 @@
+"""The one config schema: every key a run accepts, with its type, default and help.
+
+Key names are LLaMA-Factory's (and Hugging Face ``TrainingArguments``' for the
+training group), so their YAML files load unchanged. The YAML is flat; each
+key belongs to exactly one group below. This module is the single source for
+YAML loading, ``key=value`` overrides, ``--help``, validation messages and the
+UI's controls: adding an option is one edit here.
+
+It imports neither torch nor transformers, so the UI can validate forms cheaply.
+"""
+
+from typing import Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+BUILTIN_TINY_MODEL = "llamaboard-tiny"
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+
+class ModelArgs(_Group):
+    """Which model, adapters and precision to load."""
+
+    model_name_or_path: str = Field(
+        BUILTIN_TINY_MODEL,
+        description=f"Local model folder or hub id. `{BUILTIN_TINY_MODEL}` is the built-in tiny model (built offline on first use).",
+    )
+    adapter_name_or_path: Optional[str] = Field(
+        None, description="One or more adapter folders, comma-separated; they are applied (and merged) in order."
+    )
+    cache_dir: Optional[str] = Field(None, description="Where downloaded models are cached.")
+    trust_remote_code: bool = Field(False, description="Allow model code shipped with the checkpoint to run.")
+    quantization_bit: Optional[Literal[4, 8]] = Field(
+        None, description="Load the base model quantized with bitsandbytes (QLoRA); needs a CUDA GPU."
+    )
+    quantization_type: Literal["nf4", "fp4"] = Field("nf4", description="4-bit data type for bitsandbytes.")
+    double_quantization: bool = Field(True, description="Quantize the 4-bit quantization constants too.")
+    rope_scaling: Optional[Literal["linear", "dynamic", "yarn", "llama3"]] = Field(
+        None, description="RoPE scaling to extend the context past the model's trained length (needs cutoff_len above it)."
+    )
+    flash_attn: Literal["auto", "sdpa", "fa2", "disabled"] = Field(
+        "auto", description="Attention implementation: auto, sdpa, fa2 (FlashAttention-2) or disabled (eager)."
+    )
+
+
+class DataArgs(_Group):
+    """Which data, how it is rendered and tokenised."""
+
+    dataset: Optional[str] = Field(None, description="Training dataset names from dataset_info.json, comma-separated.")
+    eval_dataset: Optional[str] = Field(None, description="Evaluation dataset names, comma-separated.")
+    dataset_dir: str = Field("data", description="Folder holding dataset_info.json and the data files.")
+    template: Optional[str] = Field(
+        None,
+        description="Chat template name (e.g. qwen, llama3), or `auto` for the tokenizer's own chat_template. Empty: auto when the tokenizer has one, else default.",
+    )
+    default_system: Optional[str] = Field(None, description="System prompt used when an example has none.")
+    enable_thinking: bool = Field(True, description="Keep reasoning blocks for templates that have them (qwen3, deepseekr1).")
+    cutoff_len: int = Field(2048, ge=8, description="Maximum tokens per example after tokenisation; longer ones are truncated.")
+    max_samples: Optional[int] = Field(None, ge=1, description="Use at most this many examples from each dataset.")
+    val_size: float = Field(
+        0.0, ge=0, description="Held-out evaluation split: a fraction in [0, 1) or a number of examples."
+    )
+    train_on_prompt: bool = Field(False, description="Also compute the loss on the prompt tokens.")
+    mask_history: bool = Field(False, description="Compute the loss on the last assistant turn only.")
+    packing: Optional[bool] = Field(
+        None, description="Pack several examples into one sequence without cross-attention (default: on for pt, off for sft)."
+    )
+    mix_strategy: Literal["concat", "interleave_under", "interleave_over"] = Field(
+        "concat", description="How several datasets are mixed."
+    )
+    interleave_probs: Optional[str] = Field(None, description="Sampling probabilities for interleaving, comma-separated.")
+    overwrite_cache: bool = Field(False, description="Tokenise again even when a cached copy exists.")
+    preprocessing_num_workers: Optional[int] = Field(None, ge=1, description="Processes used for tokenisation.")
+    identity_name: str = Field("LlamaBoard Assistant", description="Fills {{name}} in identity-style datasets.")
+    identity_author: str = Field("LlamaBoard", description="Fills {{author}} in identity-style datasets.")
+
+
+class FinetuningArgs(_Group):
+    """What is trained and how."""
+
+    stage: Literal["pt", "sft"] = Field("sft", description="pt: continued pre-training on raw text; sft: supervised fine-tuning on conversations.")
+    finetuning_type: Literal["lora", "freeze", "full"] = Field("lora", description="Train LoRA adapters, only some layers (freeze), or every weight (full).")
+    freeze_trainable_layers: int = Field(
+        2, description="Freeze: number of trainable layers; positive counts from the last layer, negative from the first."
+    )
+    freeze_trainable_modules: str = Field("all", description="Freeze: trainable module names inside those layers, comma-separated, or all.")
+    freeze_extra_modules: Optional[str] = Field(None, description="Freeze: extra trainable modules outside the layers (e.g. embed_tokens,lm_head).")
+    lora_rank: int = Field(8, ge=1, description="LoRA: rank of the adapter matrices.")
+    lora_alpha: Optional[int] = Field(None, ge=1, description="LoRA: scaling factor (default: 2 × lora_rank).")
+    lora_dropout: float = Field(0.0, ge=0, lt=1, description="LoRA: dropout on the adapter input.")
+    lora_target: str = Field("all", description="LoRA: module names to adapt, comma-separated, or all linear layers.")
+    additional_target: Optional[str] = Field(None, description="LoRA: modules trained in full and saved with the adapter (e.g. embed_tokens).")
+    use_rslora: bool = Field(False, description="LoRA: rank-stabilised scaling.")
+    use_dora: bool = Field(False, description="LoRA: weight-decomposed LoRA (DoRA).")
+    pissa_init: bool = Field(False, description="LoRA: initialise from the principal singular vectors (PiSSA).")
+    pissa_iter: int = Field(16, description="LoRA: fast-SVD iterations for PiSSA; -1 for exact SVD.")
+    loraplus_lr_ratio: Optional[float] = Field(None, gt=0, description="LoRA+: learning-rate ratio of the B matrices to A.")
+    create_new_adapter: bool = Field(False, description="LoRA: start a fresh adapter on top of the loaded ones instead of training the last.")
+    plot_loss: bool = Field(True, description="Save training_loss.png when training ends.")
+
+
+class TrainingArgs(_Group):
+    """Hugging Face TrainingArguments passed through, plus process settings."""
+
+    output_dir: Optional[str] = Field(
+        None, description="Run directory (default: saves/<model>/<finetuning_type>/train_<timestamp>)."
+    )
+    overwrite_output_dir: bool = Field(False, description="Allow training into a run directory that already holds a finished run.")
+    do_train: bool = Field(True, description="Run training.")
+    learning_rate: float = Field(5e-5, gt=0, description="Peak learning rate of AdamW.")
+    num_train_epochs: float = Field(3.0, gt=0, description="Passes over the training data (ignored when max_steps > 0).")
+    max_steps: int = Field(-1, description="Stop after this many optimizer steps; -1 to use num_train_epochs.")
+    per_device_train_batch_size: int = Field(8, ge=1, description="Examples per device per step.")
+    per_device_eval_batch_size: int = Field(8, ge=1, description="Examples per device per evaluation step.")
+    gradient_accumulation_steps: int = Field(1, ge=1, description="Micro-batches summed before each optimizer step.")
+    lr_scheduler_type: Literal[
+        "linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup", "inverse_sqrt", "reduce_lr_on_plateau", "cosine_with_min_lr", "warmup_stable_decay"
+    ] = Field("linear", description="Learning-rate schedule.")
+    warmup_steps: float = Field(0, ge=0, description="Linear warm-up steps (or a fraction of all steps when below 1).")
+    warmup_ratio: Optional[float] = Field(None, ge=0, lt=1, description="Warm-up as a fraction of all steps (LLaMA-Factory's name; overrides warmup_steps).")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    max_grad_norm: float = Field(1.0, ge=0, description="Gradient clipping norm; 0 disables clipping.")
+    optim: str = Field("adamw_torch", description="Optimizer name as in transformers (adamw_torch, adamw_8bit, sgd, ...).")
+    logging_steps: float = Field(10, gt=0, description="Write a trainer_log.jsonl line every this many steps.")
+    save_strategy: Literal["no", "steps", "epoch"] = Field("steps", description="When checkpoints are saved.")
+    save_steps: float = Field(500, gt=0, description="Save a checkpoint-N every this many steps.")
+    save_total_limit: Optional[int] = Field(None, ge=1, description="Keep at most this many checkpoints.")
+    save_only_model: bool = Field(False, description="Checkpoints without optimizer state (smaller, but cannot resume exactly).")
+    eval_strategy: Literal["no", "steps", "epoch"] = Field("no", description="When the held-out loss is computed.")
+    eval_steps: Optional[float] = Field(None, gt=0, description="Evaluate every this many steps (default: logging_steps).")
+    load_best_model_at_end: bool = Field(False, description="Keep the checkpoint with the lowest eval loss at the end.")
+    early_stopping_steps: Optional[int] = Field(None, ge=1, description="Stop when eval loss has not improved for this many evaluations.")
+    bf16: bool = Field(False, description="Train in bfloat16 mixed precision.")
+    fp16: bool = Field(False, description="Train in float16 mixed precision (CUDA only).")
+    gradient_checkpointing: bool = Field(False, description="Recompute activations in the backward pass to save memory.")
+    neftune_noise_alpha: Optional[float] = Field(None, gt=0, description="NEFTune: noise added to embeddings during training.")
+    seed: int = Field(42, description="Random seed for initialisation, shuffling and dropout.")
+    report_to: Union[str, list[str]] = Field("none", description="Experiment trackers (none, tensorboard, wandb, ...).")
+    resume_from_checkpoint: Optional[Union[bool, str]] = Field(
+        None, description="Continue from a checkpoint folder, or true for the last checkpoint in output_dir."
+    )
+    dataloader_num_workers: int = Field(0, ge=0, description="Worker processes that feed batches.")
+    ddp_timeout: int = Field(1800, ge=1, description="Seconds before a distributed operation times out.")
+    deepspeed: Optional[str] = Field(None, description="Path to a DeepSpeed config JSON (needs the deepspeed package).")
+    nproc_per_node: int = Field(1, ge=1, description="Processes per machine; above 1 the CLI relaunches itself under torchrun (DDP).")
+
+
+class GenerationArgs(_Group):
+    """Sampling settings for chat, the API server and predict."""
+
+    do_sample: bool = Field(True, description="Sample instead of greedy decoding.")
+    temperature: float = Field(0.95, ge=0, description="Sampling temperature.")
+    top_p: float = Field(0.7, gt=0, le=1, description="Nucleus sampling probability mass.")
+    top_k: int = Field(50, ge=0, description="Sample only among the k most likely tokens.")
+    max_new_tokens: int = Field(1024, ge=1, description="Maximum tokens generated per answer.")
+    repetition_penalty: float = Field(1.0, gt=0, description="Penalty for repeating tokens (1.0 = none).")
+
+
+GROUPS: dict[str, type[_Group]] = {
+    "model": ModelArgs,
+    "data": DataArgs,
+    "finetuning": FinetuningArgs,
+    "training": TrainingArgs,
+    "generation": GenerationArgs,
+}

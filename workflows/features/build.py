@@ -1,0 +1,139 @@
+"""Build (or load from cache) the tokenised train and eval sets of a run.
+
+The cache key is a fingerprint of everything the features depend on: the
+dataset files' bytes, the data settings, the template and the tokenizer's
+vocabulary. A second run with the same inputs skips tokenisation entirely;
+changing any of them, or passing `overwrite_cache`, tokenises again.
+"""
+
+import hashlib
+import json
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from workflows.config import RunConfig
+from workflows.data import dataset_files, load_examples, split_train_eval
+from workflows.errors import DatasetError
+from workflows.features.packing import pack_sequences
+from workflows.features.pretrain import encode_pretrain
+from workflows.features.supervised import IGNORE_INDEX, encode_supervised
+from workflows.models.tiny import cache_root
+
+logger = logging.getLogger(__name__)
+FEATURES_VERSION = "1"  # bump when the encoding code changes what it produces
+DATA_KEYS = (
+    "dataset", "eval_dataset", "dataset_dir", "template", "default_system", "enable_thinking", "cutoff_len",
+    "max_samples", "val_size", "train_on_prompt", "mask_history", "packing", "mix_strategy", "interleave_probs",
+    "identity_name", "identity_author",
+)  # fmt: skip
+
+
+@dataclass
+class Features:
+    train: object  # a datasets.Dataset with input_ids, labels (and position_ids when packed)
+    eval: Optional[object]
+    fingerprint: str
+    files: dict[str, str] = field(default_factory=dict)  # file path -> sha256, for provenance
+    from_cache: bool = False
+
+
+def packing_enabled(config: RunConfig) -> bool:
+    packing = config.data.packing
+    return config.finetuning.stage == "pt" if packing is None else packing
+
+
+def encode_examples(examples: list[dict], config: RunConfig, tokenizer, template) -> list[dict]:
+    """Token ids and labels for each example, in order (pt documents may give several chunks)."""
+    if config.finetuning.stage == "pt":
+        return [chunk for example in examples for chunk in encode_pretrain(_as_text(example), tokenizer, config.data)]
+    return [encode_supervised(_as_conversation(example), template, tokenizer, config.data) for example in examples]
+
+
+def build_features(config: RunConfig, tokenizer, template) -> Features:
+    data = config.data
+    if not data.dataset:
+        raise DatasetError("No training data: set `dataset` to one or more names from dataset_info.json (e.g. dataset: identity).")
+    files = _file_digests(config)
+    fingerprint = _fingerprint(config, tokenizer, template, files)
+    cache_dir = cache_root() / "datasets" / fingerprint
+    if (cache_dir / "train").is_dir() and not data.overwrite_cache:
+        from datasets import load_from_disk
+
+        logger.info("Loaded tokenised data from cache %s (fingerprint %s)", cache_dir, fingerprint)
+        eval_set = load_from_disk(str(cache_dir / "eval")) if (cache_dir / "eval").is_dir() else None
+        return Features(load_from_disk(str(cache_dir / "train")), eval_set, fingerprint, files, from_cache=True)
+
+    seed = config.training.seed
+    examples = load_examples(data, data.dataset, config.finetuning.stage, seed=seed)
+    if data.eval_dataset:
+        train_examples, eval_examples = examples, load_examples(data, data.eval_dataset, config.finetuning.stage, seed=seed)
+    elif data.val_size > 0:
+        train_examples, eval_examples = split_train_eval(examples, data.val_size, seed=seed)
+    else:
+        train_examples, eval_examples = examples, []
+    train = _to_rows(encode_examples(train_examples, config, tokenizer, template), config)
+    if not train:
+        raise DatasetError(f"Dataset `{data.dataset}` gave no trainable examples after tokenisation (every answer was masked or empty).")
+    evaluation = _to_rows(encode_examples(eval_examples, config, tokenizer, template), config) if eval_examples else []
+    logger.info("Tokenised %d train and %d eval examples into %d and %d rows", len(train_examples), len(eval_examples), len(train), len(evaluation))
+    train_set, eval_set = _save(cache_dir, train, evaluation)
+    return Features(train_set, eval_set, fingerprint, files)
+
+
+def _as_conversation(example: dict) -> dict:
+    if "messages" not in example:
+        raise DatasetError(f"Record {example.get('source', '?')} has no conversation; `stage: sft` needs instruction or chat data, not plain text.")
+    return example
+
+
+def _as_text(example: dict) -> dict:
+    """Plain text for pre-training; a conversation is flattened to its contents like LLaMA-Factory does."""
+    if "text" in example:
+        return example
+    return {"text": "\n".join(message["content"] for message in example["messages"] if message["role"] != "system")}
+
+
+def _to_rows(encoded: list[dict], config: RunConfig) -> list[dict]:
+    rows = [
+        {"input_ids": item["input_ids"], "labels": item["labels"]}
+        for item in encoded
+        if any(label != IGNORE_INDEX for label in item["labels"])
+    ]
+    return pack_sequences(rows, config.data.cutoff_len) if packing_enabled(config) else rows
+
+
+def _save(cache_dir: Path, train: list[dict], evaluation: list[dict]):
+    from datasets import Dataset, load_from_disk
+
+    cache_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".writing-", dir=cache_dir.parent))
+    Dataset.from_list(train).save_to_disk(str(staging / "train"))
+    if evaluation:
+        Dataset.from_list(evaluation).save_to_disk(str(staging / "eval"))
+    shutil.rmtree(cache_dir, ignore_errors=True)
+    staging.rename(cache_dir)
+    eval_set = load_from_disk(str(cache_dir / "eval")) if evaluation else None
+    return load_from_disk(str(cache_dir / "train")), eval_set
+
+
+def _file_digests(config: RunConfig) -> dict[str, str]:
+    names = [name for name in (config.data.dataset, config.data.eval_dataset) if name]
+    digests = {}
+    for name in names:
+        for path in dataset_files(config.data, name):
+            digests[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return digests
+
+
+def _fingerprint(config: RunConfig, tokenizer, template, files: dict[str, str]) -> str:
+    settings = {key: getattr(config.data, key) for key in DATA_KEYS}
+    settings.update(stage=config.finetuning.stage, seed=config.training.seed, template_name=template.name, version=FEATURES_VERSION)
+    vocab = json.dumps(sorted(tokenizer.get_vocab().items()), ensure_ascii=False)
+    digest = hashlib.sha256(json.dumps([settings, sorted(files.items())], sort_keys=True, default=str).encode())
+    digest.update(vocab.encode())
+    digest.update(str(tokenizer.all_special_tokens).encode())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,129 @@
+"""Load a tokenizer and a model, with adapters, quantization and attention settings."""
+
+import logging
+import os
+from pathlib import Path
+
+from workflows.config.schema import ModelArgs
+from workflows.errors import ModelError
+from workflows.models.tiny import build_tiny_model, is_builtin
+
+logger = logging.getLogger(__name__)
+ATTENTION_IMPLEMENTATIONS = {"auto": None, "sdpa": "sdpa", "fa2": "flash_attention_2", "disabled": "eager"}
+
+
+def resolve_model_path(model_name_or_path: str) -> str:
+    """The built-in model's folder, an existing local folder, or the hub id unchanged."""
+    if is_builtin(model_name_or_path):
+        return str(build_tiny_model())
+    local = Path(model_name_or_path).expanduser()
+    if local.is_dir():
+        return str(local)
+    if local.is_absolute() or model_name_or_path.startswith((".", "~")) or model_name_or_path.count("/") > 1:
+        raise ModelError(f"Model folder `{model_name_or_path}` (model_name_or_path) does not exist. Pass an existing local folder or a hub id like Qwen/Qwen2.5-0.5B-Instruct.")
+    return model_name_or_path
+
+
+def _hub_error(name: str, key: str, error: Exception) -> ModelError:
+    return ModelError(
+        f"Could not load `{name}` ({key}): it is not a local folder, and the model hub did not provide it ({type(error).__name__}: "
+        f"{str(error).splitlines()[0] if str(error) else 'no details'}). On a machine without hub access, download the model elsewhere "
+        f"and pass its local folder, or use the built-in model `llamaboard-tiny`."
+    )
+
+
+def load_tokenizer(model_args: ModelArgs, padding_side: str = "right"):
+    from transformers import AutoTokenizer
+
+    path = resolve_model_path(model_args.model_name_or_path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            path, cache_dir=model_args.cache_dir, trust_remote_code=model_args.trust_remote_code, padding_side=padding_side
+        )
+    except (OSError, ValueError) as error:
+        raise _hub_error(model_args.model_name_or_path, "model_name_or_path", error) from None
+    return tokenizer
+
+
+def load_model(model_args: ModelArgs, tokenizer, *, cutoff_len: int | None = None, compute_dtype=None):
+    """The base model with its adapters merged in order, ready for training setup or inference."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    path = resolve_model_path(model_args.model_name_or_path)
+    try:
+        config = AutoConfig.from_pretrained(path, cache_dir=model_args.cache_dir, trust_remote_code=model_args.trust_remote_code)
+    except (OSError, ValueError) as error:
+        raise _hub_error(model_args.model_name_or_path, "model_name_or_path", error) from None
+    _apply_rope_scaling(config, model_args, cutoff_len)
+    kwargs = {
+        "config": config,
+        "cache_dir": model_args.cache_dir,
+        "trust_remote_code": model_args.trust_remote_code,
+        "attn_implementation": ATTENTION_IMPLEMENTATIONS[model_args.flash_attn],
+    }
+    if compute_dtype is not None:
+        kwargs["dtype"] = compute_dtype
+    if model_args.quantization_bit is not None:
+        kwargs["quantization_config"] = _quantization_config(model_args, compute_dtype)
+        kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
+    model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
+        model.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=64)
+    return model
+
+
+def adapter_paths(model_args: ModelArgs) -> list[str]:
+    if not model_args.adapter_name_or_path:
+        return []
+    paths = [part.strip() for part in model_args.adapter_name_or_path.split(",") if part.strip()]
+    for path in paths:
+        if not (Path(path) / "adapter_config.json").is_file():
+            raise ModelError(f"Adapter `{path}` (adapter_name_or_path) is not a folder with adapter_config.json. Pass a run directory or checkpoint-N folder of a LoRA run.")
+    return paths
+
+
+def merge_adapters(model, paths: list[str]):
+    """Apply LoRA adapters one after another, merging each into the weights."""
+    from peft import PeftModel
+
+    for path in paths:
+        model = PeftModel.from_pretrained(model, path).merge_and_unload()
+        logger.info("Merged adapter %s", path)
+    return model
+
+
+def _apply_rope_scaling(config, model_args: ModelArgs, cutoff_len: int | None) -> None:
+    if model_args.rope_scaling is None:
+        return
+    trained_len = getattr(config, "max_position_embeddings", None)
+    if not trained_len or not cutoff_len or cutoff_len <= trained_len:
+        logger.warning("rope_scaling ignored: cutoff_len (%s) does not exceed the model's %s positions", cutoff_len, trained_len)
+        return
+    factor = float(-(-cutoff_len // trained_len))
+    parameters = dict(getattr(config, "rope_parameters", None) or {})
+    parameters.update(rope_type=model_args.rope_scaling, factor=factor)
+    if model_args.rope_scaling in ("yarn", "llama3"):
+        parameters["original_max_position_embeddings"] = trained_len
+    config.rope_parameters = parameters
+    config.max_position_embeddings = trained_len * int(factor)
+    logger.info("RoPE scaling %s with factor %.1f", model_args.rope_scaling, factor)
+
+
+def _quantization_config(model_args: ModelArgs, compute_dtype):
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    if not torch.cuda.is_available():
+        raise ModelError(
+            f"`quantization_bit: {model_args.quantization_bit}` (QLoRA) needs a CUDA GPU for bitsandbytes, and this machine has none. "
+            "Remove quantization_bit to train in full precision here."
+        )
+    if model_args.quantization_bit == 8:
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type=model_args.quantization_type,
+        bnb_4bit_use_double_quant=model_args.double_quantization,
+        bnb_4bit_compute_dtype=compute_dtype or torch.float16,
+        bnb_4bit_quant_storage=compute_dtype or torch.float16,
+    )
