@@ -49,7 +49,7 @@ def packing_enabled(config: RunConfig) -> bool:
 def encode_examples(examples: list[dict], config: RunConfig, tokenizer, template) -> list[dict]:
     """Token ids and labels for each example, in order (pt documents may give several chunks)."""
     if config.finetuning.stage == "pt":
-        return [chunk for example in examples for chunk in encode_pretrain(_as_text(example), tokenizer, config.data)]
+        return [chunk for example in examples for chunk in encode_pretrain(as_text(example), tokenizer, config.data)]
     return [encode_supervised(_as_conversation(example), template, tokenizer, config.data) for example in examples]
 
 
@@ -90,7 +90,7 @@ def _as_conversation(example: dict) -> dict:
     return example
 
 
-def _as_text(example: dict) -> dict:
+def as_text(example: dict) -> dict:
     """Plain text for pre-training; a conversation is flattened to its contents like LLaMA-Factory does."""
     if "text" in example:
         return example

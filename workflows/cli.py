@@ -1,0 +1,103 @@
+"""`python -m workflows <command> [CONFIG.yaml] [key=value ...]`: everything the UI can do.
+
+User errors print as one paragraph on stderr with exit code 2; only bugs show
+a traceback. Heavy libraries are imported inside the commands, so `--help`
+and `version` answer fast.
+"""
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from workflows.config import format_help, load_config
+from workflows.errors import UserError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+COMMANDS = {
+    "train": "Train a model (stages pt, sft) and write a run directory.",
+    "preview-data": "Show how examples are tokenised and masked (loads only the tokenizer).",
+    "version": "Print versions and available devices.",
+    "webui": "Start the LlamaBoard web UI (same as `python app.py`).",
+}
+
+
+def _config_parser(command: str, extra_help: str = "") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"python -m workflows {command}",
+        description=COMMANDS[command] + extra_help,
+        epilog="Keys (YAML or key=value; LLaMA-Factory names):\n" + format_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("args", nargs="*", metavar="CONFIG.yaml | key=value", help="an optional YAML file, then overrides")
+    return parser
+
+
+def _load(args: list[str]):
+    path = args[0] if args and "=" not in args[0] else None
+    return load_config(path, args[1:] if path else args)
+
+
+def _train(argv: list[str]) -> int:
+    options = _config_parser("train").parse_args(argv)
+    config = _load(options.args)
+    from workflows.train.launch import train_command
+
+    return train_command(config, ["train", *argv])
+
+
+def _preview_data(argv: list[str]) -> int:
+    parser = _config_parser("preview-data", " Prints one JSON object per example (input_ids, labels, text); max_samples limits how many (default 5).")
+    parser.add_argument("--stats", action="store_true", help="print token-length statistics and what cutoff_len truncates instead")
+    options = parser.parse_args(argv)
+    config = _load(options.args)
+    from workflows.features.preview import preview_examples, token_statistics
+
+    if options.stats:
+        print(json.dumps(token_statistics(config), ensure_ascii=False))
+    else:
+        for record in preview_examples(config):
+            print(json.dumps(record, ensure_ascii=False))
+    return 0
+
+
+def _version(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m workflows version", description=COMMANDS["version"])
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    options = parser.parse_args(argv)
+    from workflows.devices import list_devices
+    from workflows.train.run_dir import package_versions
+
+    info = {"versions": package_versions(), "devices": list_devices()}
+    if options.json:
+        print(json.dumps(info))
+    else:
+        for name, version in info["versions"].items():
+            print(f"{name:14} {version}")
+        print("devices       ", ", ".join(info["devices"]))
+    return 0
+
+
+def _webui(argv: list[str]) -> int:
+    os.execv(sys.executable, [sys.executable, str(PROJECT_ROOT / "app.py"), *argv])
+
+
+HANDLERS = {"train": _train, "preview-data": _preview_data, "version": _version, "webui": _webui}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in HANDLERS:
+        print("usage: python -m workflows <command> [CONFIG.yaml] [key=value ...]\n\ncommands:")
+        for name, description in COMMANDS.items():
+            print(f"  {name:14} {description}")
+        known = not argv or argv[0] in ("-h", "--help")
+        if not known:
+            print(f"\nerror: unknown command `{argv[0]}`", file=sys.stderr)
+        return 0 if known else 2
+    try:
+        return HANDLERS[argv[0]](argv[1:])
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code

@@ -1,0 +1,1 @@
+"""Training: the `train` command, stage recipes, callbacks and the run directory."""

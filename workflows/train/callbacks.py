@@ -1,0 +1,87 @@
+"""Trainer callbacks: the trainer_log.jsonl writer and the graceful-stop handler."""
+
+import json
+import logging
+import signal
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+logger = logging.getLogger(__name__)
+
+
+def _duration(seconds: float) -> str:
+    return str(timedelta(seconds=int(seconds)))
+
+
+class TrainerLogCallback(TrainerCallback):
+    """Appends one JSON line per logging step with LLaMA-Factory's field names.
+
+    The file is flushed every line so the UI, which tails it, sees progress live.
+    """
+
+    def __init__(self, trainer_log_path: Path, is_main_process: bool):
+        self.path = Path(trainer_log_path)
+        self.is_main_process = is_main_process
+        self.start_time = time.time()
+        self.start_step = 0
+        self.start_tokens = 0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start_time = time.time()
+        self.start_step = state.global_step
+        self.start_tokens = state.num_input_tokens_seen
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not self.is_main_process or not logs:
+            return
+        elapsed = time.time() - self.start_time
+        steps_done = max(state.global_step - self.start_step, 1)
+        remaining = elapsed / steps_done * max(state.max_steps - state.global_step, 0)
+        tokens = state.num_input_tokens_seen
+        record = {
+            "current_steps": state.global_step,
+            "total_steps": state.max_steps,
+            "loss": logs.get("loss"),
+            "eval_loss": logs.get("eval_loss"),
+            "lr": logs.get("learning_rate"),
+            "epoch": round(state.epoch or 0.0, 4),
+            "percentage": round(100 * state.global_step / state.max_steps, 2) if state.max_steps else 0.0,
+            "elapsed_time": _duration(elapsed),
+            "remaining_time": _duration(remaining),
+            "throughput": round((tokens - self.start_tokens) / elapsed, 2) if elapsed > 0 else None,
+            "total_tokens": tokens,
+        }
+        record = {key: value for key, value in record.items() if value is not None}
+        if "loss" not in record and "eval_loss" not in record:
+            return  # the end-of-training summary log; train_results.json holds it
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+        shown = f"loss {record['loss']:.4f}" if "loss" in record else f"eval_loss {record['eval_loss']:.4f}"
+        logger.info("step %d/%d  %s  lr %s  %s elapsed, %s left", state.global_step, state.max_steps, shown, record.get("lr"), record["elapsed_time"], record["remaining_time"])
+
+
+class GracefulStopCallback(TrainerCallback):
+    """On SIGTERM or SIGINT, finish the current step, save a checkpoint and stop.
+
+    The signal handler only sets a flag; the trainer acts on it at the next
+    step boundary, which on any model takes seconds at most.
+    """
+
+    def __init__(self):
+        self.received = None
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum, frame):
+        if self.received is not None:  # a second Ctrl-C means "now"
+            raise KeyboardInterrupt
+        self.received = signal.Signals(signum).name
+        logger.warning("%s received: saving a checkpoint and stopping after this step", self.received)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.received is not None:
+            control.should_save = True
+            control.should_training_stop = True

@@ -1,0 +1,70 @@
+"""Stages pt and sft: next-token loss on tokenised features.
+
+Pre-training and supervised fine-tuning share one recipe; they differ only in
+how examples become features (every token is a label for pt, only answers for
+sft), which `workflows.features` decides from `stage`. Read top to bottom:
+tokenizer and template -> features -> model -> trainer -> train -> save.
+"""
+
+import logging
+
+from workflows.config import RunConfig
+from workflows.features.build import build_features
+from workflows.features.collator import PaddingCollator
+from workflows.models.finetuning import prepare_for_training
+from workflows.models.loader import load_model, load_tokenizer
+from workflows.templates import get_template
+from workflows.train.callbacks import GracefulStopCallback, TrainerLogCallback
+from workflows.train.loss_curve import plot_loss
+from workflows.train.run_dir import RunDirectory
+from workflows.train.trainer import LlamaBoardTrainer, compute_dtype, extra_callbacks, training_arguments
+
+logger = logging.getLogger(__name__)
+
+
+def run(config: RunConfig, run_dir: RunDirectory, stop: GracefulStopCallback, show_progress: bool) -> str:
+    """Train and save; returns the final state, `finished` or `aborted`."""
+    tokenizer = load_tokenizer(config.model)
+    template = get_template(config.data.template, tokenizer)
+    template.fix_tokenizer(tokenizer)
+    features = build_features(config, tokenizer, template)
+    run_dir.write_provenance(features.files, features.fingerprint)
+    if stop.received:
+        return "aborted"
+
+    args = training_arguments(config, run_dir.path, show_progress)
+    model = load_model(config.model, tokenizer, cutoff_len=config.data.cutoff_len, compute_dtype=compute_dtype(config))
+    model = prepare_for_training(model, config.model, config.finetuning, gradient_checkpointing=config.training.gradient_checkpointing)
+    pissa_init_dir = run_dir.path / "pissa_init"
+    if config.finetuning.pissa_init and run_dir.is_main_process and not config.training.resume_from_checkpoint:
+        model.save_pretrained(pissa_init_dir)  # the starting point peft needs to convert PiSSA back to plain LoRA
+
+    trainer = LlamaBoardTrainer(
+        model=model,
+        args=args,
+        train_dataset=features.train,
+        eval_dataset=features.eval,
+        data_collator=PaddingCollator(pad_token_id=tokenizer.pad_token_id),
+        processing_class=tokenizer,
+        callbacks=[TrainerLogCallback(run_dir.trainer_log_path, run_dir.is_main_process), stop, *extra_callbacks(config)],
+        loraplus_lr_ratio=config.finetuning.loraplus_lr_ratio,
+    )
+    result = trainer.train(resume_from_checkpoint=config.training.resume_from_checkpoint or None)
+    if stop.received:
+        return "aborted"
+
+    if config.finetuning.pissa_init and run_dir.is_main_process:
+        model.save_pretrained(run_dir.path, path_initial_model_for_weight_conversion=str(pissa_init_dir))
+        tokenizer.save_pretrained(run_dir.path)
+    else:
+        trainer.save_model()
+    trainer.log_metrics("train", result.metrics)
+    trainer.save_metrics("train", result.metrics)
+    if features.eval is not None:
+        metrics = trainer.evaluate()
+        trainer.log_metrics("eval", metrics)
+        trainer.save_metrics("eval", metrics)
+    trainer.save_state()
+    if config.finetuning.plot_loss and run_dir.is_main_process:
+        plot_loss(trainer.state.log_history, run_dir.path / "training_loss.png")
+    return "finished"
