@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from workflows.config.schema import BUILTIN_TINY_MODEL
+from workflows.config.schema import BUILTIN_TINY_MODEL, DataArgs
 
 PROJECT_DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
@@ -37,6 +37,7 @@ ARCHITECTURE = dict(
     tie_word_embeddings=True,
 )
 RECIPE_VERSION = "1"
+IDENTITY_DEFAULTS = {key: DataArgs.model_fields[key].default for key in ("identity_name", "identity_author")}
 
 
 def cache_root() -> Path:
@@ -50,7 +51,9 @@ def is_builtin(model_name_or_path: str) -> bool:
 
 def build_tiny_model(cache_dir: Path | None = None) -> Path:
     """Return the folder of the built-in model, building it first if needed."""
-    corpus_files = sorted(path for path in PROJECT_DATA_DIR.glob("*") if path.suffix in {".json", ".jsonl", ".txt"})
+    corpus_files = sorted(
+        path for path in PROJECT_DATA_DIR.glob("*") if path.suffix in {".json", ".jsonl", ".txt"} and path.name != "dataset_info.json"
+    )
     digest = hashlib.sha256(RECIPE_VERSION.encode() + json.dumps(ARCHITECTURE, sort_keys=True).encode())
     for path in corpus_files:
         digest.update(path.name.encode() + path.read_bytes())
@@ -85,7 +88,7 @@ def _corpus(files: list[Path]) -> Iterator[str]:
 
 def _strings(value) -> Iterator[str]:
     if isinstance(value, str):
-        yield value
+        yield value.replace("{{name}}", IDENTITY_DEFAULTS["identity_name"]).replace("{{author}}", IDENTITY_DEFAULTS["identity_author"])
     elif isinstance(value, dict):
         for item in value.values():
             yield from _strings(item)

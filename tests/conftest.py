@@ -1,0 +1,38 @@
+"""Shared test set-up: a private cache, the shared fixtures folder, the built-in model."""
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+FIXTURES_DIR = PROJECT_ROOT.parent / "shared" / "fixtures"
+
+# Every test session gets its own cache (built model, tokenised data), also seen by the
+# subprocesses the tests start, so no test depends on what an earlier session left behind.
+os.environ.setdefault("LLAMABOARD_CACHE", tempfile.mkdtemp(prefix="llamaboard-test-cache-"))
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def require_fixtures(path: Path = FIXTURES_DIR) -> Path:
+    """The fixture path; skip when it is missing, or fail when REQUIRE_FIXTURES=1 (CI)."""
+    if path.exists():
+        return path
+    message = f"shared fixtures not found at {path} (they live beside the checkout, in ../shared/fixtures)"
+    if os.environ.get("REQUIRE_FIXTURES") == "1":
+        pytest.fail(message + " and REQUIRE_FIXTURES=1")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    return require_fixtures()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir() -> Path:
+    from workflows.models.tiny import build_tiny_model
+
+    return build_tiny_model()
