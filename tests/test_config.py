@@ -1,0 +1,152 @@
+"""Config schema: LLaMA-Factory keys load, mistakes are one clear message naming the key."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from workflows.config import RunConfig, load_config, parse_overrides
+from workflows.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_llamafactory_style_yaml_loads_with_its_key_names(tmp_path):
+    config_file = tmp_path / "llama3_lora_sft.yaml"
+    config_file.write_text(
+        """
+model_name_or_path: meta-llama/Meta-Llama-3-8B-Instruct
+trust_remote_code: true
+stage: sft
+do_train: true
+finetuning_type: lora
+lora_rank: 8
+lora_target: all
+dataset: identity,alpaca_en_demo
+template: llama3
+cutoff_len: 2048
+max_samples: 1000
+overwrite_cache: true
+preprocessing_num_workers: 16
+dataloader_num_workers: 4
+output_dir: saves/llama3-8b/lora/sft
+logging_steps: 10
+save_steps: 500
+plot_loss: true
+overwrite_output_dir: true
+save_only_model: false
+report_to: none
+per_device_train_batch_size: 1
+gradient_accumulation_steps: 8
+learning_rate: 1.0e-4
+num_train_epochs: 3.0
+lr_scheduler_type: cosine
+warmup_ratio: 0.1
+bf16: true
+ddp_timeout: 180000000
+resume_from_checkpoint: null
+val_size: 0.1
+per_device_eval_batch_size: 1
+eval_strategy: steps
+eval_steps: 500
+"""
+    )
+    config = load_config(config_file)
+    assert config.model.model_name_or_path == "meta-llama/Meta-Llama-3-8B-Instruct"
+    assert config.data.dataset == "identity,alpaca_en_demo"
+    assert config.training.learning_rate == pytest.approx(1e-4)
+    assert config.training.warmup_ratio == pytest.approx(0.1)
+    assert config.training.eval_strategy == "steps"
+
+
+def test_overrides_are_yaml_scalars_and_win_over_the_file(tmp_path):
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text("learning_rate: 1.0e-4\nmax_steps: 10\n")
+    config = load_config(config_file, ["learning_rate=2e-5", "max_steps=3", "bf16=true", "dataset=[a, b]", "adapter_name_or_path=null"])
+    assert config.training.learning_rate == pytest.approx(2e-5)
+    assert config.training.max_steps == 3
+    assert config.training.bf16 is True
+    assert config.data.dataset == "a,b"
+    assert config.model.adapter_name_or_path is None
+
+
+def test_unknown_key_names_the_nearest_valid_key():
+    with pytest.raises(ConfigError) as error:
+        load_config(None, ["lerning_rate=1e-4"])
+    assert "`lerning_rate`" in str(error.value) and "Did you mean `learning_rate`?" in str(error.value)
+
+
+def test_wrong_type_names_key_value_and_expectation():
+    with pytest.raises(ConfigError) as error:
+        load_config(None, ["num_train_epochs=lots"])
+    message = str(error.value)
+    assert "`num_train_epochs`" in message and "'lots'" in message and "a number" in message
+
+
+def test_choice_lists_the_allowed_values():
+    with pytest.raises(ConfigError) as error:
+        load_config(None, ["finetuning_type=qlora"])
+    assert "'lora', 'freeze', 'full'" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "overrides, key",
+    [
+        (["quantization_bit=4", "finetuning_type=full"], "quantization_bit"),
+        (["bf16=true", "fp16=true"], "bf16"),
+        (["eval_strategy=steps"], "val_size"),
+        (["load_best_model_at_end=true"], "eval_strategy"),
+        (["use_dora=true", "pissa_init=true"], "use_dora"),
+        (["val_size=2.5"], "val_size"),
+    ],
+)
+def test_impossible_combinations_are_rejected(overrides, key):
+    with pytest.raises(ConfigError) as error:
+        load_config(None, overrides)
+    assert f"`{key}" in str(error.value)
+
+
+def test_malformed_override_and_missing_file_are_clear(tmp_path):
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_overrides(["learning_rate"])
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(tmp_path / "list.yaml")
+
+
+def test_written_yaml_reloads_to_the_same_config(tmp_path):
+    config = load_config(None, ["dataset=identity", "lora_rank=4", "learning_rate=3e-4"])
+    config.write_yaml(tmp_path / "run.yaml")
+    assert load_config(tmp_path / "run.yaml") == config
+    assert yaml.safe_load((tmp_path / "run.yaml").read_text())["lora_rank"] == 4
+
+
+def test_replace_validates_like_loading():
+    config = RunConfig()
+    assert config.replace(max_steps=5).training.max_steps == 5
+    with pytest.raises(ConfigError):
+        config.replace(max_stepz=5)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "workflows", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_cli_help_lists_every_key_with_help_text():
+    result = _cli("train", "--help")
+    assert result.returncode == 0
+    for key in ("learning_rate", "lora_rank", "cutoff_len", "quantization_bit", "resume_from_checkpoint", "temperature"):
+        assert key in result.stdout
+    assert "Peak learning rate of AdamW." in result.stdout
+
+
+def test_cli_bad_key_exits_2_with_one_paragraph_and_no_traceback():
+    result = _cli("train", "examples/tiny_lora_sft.yaml", "lora_rnak=4")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "Did you mean `lora_rank`?" in result.stderr
+    assert result.stderr.strip().count("\n") == 0
