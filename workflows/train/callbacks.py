@@ -72,8 +72,12 @@ class GracefulStopCallback(TrainerCallback):
 
     def __init__(self):
         self.received = None
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, self._handle)
+        self._previous = {signum: signal.signal(signum, self._handle) for signum in (signal.SIGTERM, signal.SIGINT)}
+
+    def restore(self) -> None:
+        """Give the signals back to whoever handled them before (matters when training runs in-process)."""
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
 
     def _handle(self, signum, frame):
         if self.received is not None:  # a second Ctrl-C means "now"
@@ -82,6 +86,20 @@ class GracefulStopCallback(TrainerCallback):
         logger.warning("%s received: saving a checkpoint and stopping after this step", self.received)
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self.received is not None:
+        if self._any_process_received():
             control.should_save = True
             control.should_training_stop = True
+
+    def _any_process_received(self) -> bool:
+        """Under DDP every rank must stop at the same step, or the next all-reduce would hang."""
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()):
+            return self.received is not None
+        import torch
+
+        flag = torch.tensor([0 if self.received is None else 1], device="cuda" if dist.get_backend() == "nccl" else "cpu")
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        if flag.item() and self.received is None:
+            self.received = "SIGTERM"
+        return bool(flag.item())

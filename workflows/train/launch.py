@@ -39,8 +39,9 @@ def train_command(config: RunConfig, argv: list[str]) -> int:
         raise ConfigError("`output_dir` must be set when training with several processes, so all of them write to the same run.")
     config = config.replace(output_dir=str(output_dir), resume_from_checkpoint=_resolve_resume(config, output_dir))
     run_dir = RunDirectory(output_dir, is_main_process=is_main)
-    run_dir.check_writable(config.training.overwrite_output_dir, resuming=bool(config.training.resume_from_checkpoint))
-    run_dir.start([sys.executable, "-m", "workflows", *argv])
+    resuming = bool(config.training.resume_from_checkpoint)
+    run_dir.check_writable(config.training.overwrite_output_dir, resuming=resuming)
+    run_dir.start([sys.executable, "-m", "workflows", *argv], fresh=not resuming)
     _setup_logging(run_dir)
     if is_main:
         config.write_yaml(output_dir / "run.yaml")
@@ -48,10 +49,19 @@ def train_command(config: RunConfig, argv: list[str]) -> int:
         run_dir.truncate_trainer_log(checkpoint_step(Path(config.training.resume_from_checkpoint)))
     logger.info("Run directory: %s", output_dir.resolve())
 
-    from workflows.train import causal_lm
     from workflows.train.callbacks import GracefulStopCallback
 
     stop = GracefulStopCallback()
+    try:
+        return _run_stage(config, run_dir, stop)
+    finally:
+        stop.restore()
+
+
+def _run_stage(config: RunConfig, run_dir: RunDirectory, stop) -> int:
+    from workflows.train import causal_lm
+
+    output_dir = run_dir.path
     try:
         state = causal_lm.run(config, run_dir, stop, show_progress=sys.stderr.isatty())
     except UserError as error:

@@ -7,6 +7,7 @@ temporary file, then rename) so a reader never sees half a `status.json`.
 import json
 import os
 import re
+import shutil
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -84,10 +85,15 @@ class RunDirectory:
                 "set `resume_from_checkpoint: true` to continue it, or `overwrite_output_dir: true` to replace it."
             )
 
-    def start(self, command: list[str]) -> None:
+    def start(self, command: list[str], fresh: bool) -> None:
+        """Mark the run as running; a fresh (not resumed) run first clears an overwritten run's curve and checkpoints."""
         if not self.is_main_process:
             return
         self.path.mkdir(parents=True, exist_ok=True)
+        if fresh:
+            self.trainer_log_path.unlink(missing_ok=True)
+            for checkpoint in list_checkpoints(self.path):
+                shutil.rmtree(checkpoint)
         self._status = {"state": "running", "pid": os.getpid(), "start_time": now_iso(), "end_time": None, "exit_code": None, "error": None, "command": command}
         write_json_atomic(self.path / STATUS_FILE, self._status)
 
