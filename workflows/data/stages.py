@@ -1,0 +1,113 @@
+"""Shape a `Conversation` into the internal example a training stage consumes.
+
+    pt          {"text": str}
+    sft         {"messages": [...], "tools": str | None}
+    rm/dpo/orpo {"messages": [... prompt only], "chosen": {role, content}, "rejected": {...}, "tools": ...}
+    kto         {"messages": [...], "tools": ..., "kto_tag": bool}
+
+`messages` may open with one system message, then alternate user-side turns
+(user, observation) with assistant-side turns (assistant, function_call),
+starting with the user. Examples with answers end on an assistant-side turn; a
+ranking prompt ends on a user-side turn. Anything else raises `RecordError`
+with the precise reason, so the loader can drop the record and say why.
+Whether a dataset suits a stage at all is `check_stage`'s DatasetError.
+"""
+
+from typing import Any, Optional
+
+from workflows.data.formats import ASSISTANT, FUNCTION_CALL, OBSERVATION, SYSTEM, USER, Conversation, RecordError
+from workflows.data.registry import DatasetAttr
+from workflows.errors import DatasetError
+
+STAGES = ("pt", "sft", "rm", "dpo", "orpo", "kto")
+RANKING_STAGES = ("rm", "dpo", "orpo")
+USER_SIDE = (USER, OBSERVATION)
+ASSISTANT_SIDE = (ASSISTANT, FUNCTION_CALL)
+
+
+def check_stage(attr: DatasetAttr, stage: str) -> None:
+    """Preference datasets only suit their stages, and preference stages need them."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; expected one of {STAGES}")
+    if stage in RANKING_STAGES and not attr.ranking:
+        raise DatasetError(
+            f"Dataset `{attr.name}` has no chosen/rejected pairs, which stage `{stage}` needs: pick a preference dataset, "
+            f'or set "ranking": true and columns chosen/rejected in {attr.where}.'
+        )
+    if stage not in RANKING_STAGES and attr.ranking:
+        raise DatasetError(f"Dataset `{attr.name}` holds chosen/rejected pairs (ranking): use it with stage rm, dpo or orpo, not `{stage}`.")
+    if stage == "kto" and "kto_tag" not in attr.columns:
+        raise DatasetError(f"Dataset `{attr.name}` has no `kto_tag` column, which stage kto needs: add columns.kto_tag to {attr.where}.")
+    if stage != "kto" and "kto_tag" in attr.columns:
+        raise DatasetError(f"Dataset `{attr.name}` is a KTO dataset (columns.kto_tag; it holds undesirable answers too): use it with stage kto, not `{stage}`.")
+
+
+def to_example(conversation: Conversation, stage: str, default_system: Optional[str]) -> dict[str, Any]:
+    """The example for `stage`; a record without its own system prompt gets `default_system`."""
+    if stage == "pt":
+        return {"text": _pretrain_text(conversation.turns)}
+
+    ranking = stage in RANKING_STAGES
+    _check_turns(conversation.turns, ends_with_answer=not ranking)
+    system = conversation.system if isinstance(conversation.system, str) and conversation.system else default_system
+    head = [{"role": SYSTEM, "content": system}] if system else []
+    example: dict[str, Any] = {"messages": head + conversation.turns, "tools": conversation.tools}
+    if ranking:
+        example["chosen"] = _checked_answer(conversation.chosen, "chosen")
+        example["rejected"] = _checked_answer(conversation.rejected, "rejected")
+    if stage == "kto":
+        example["kto_tag"] = conversation.kto_tag
+    return example
+
+
+def _pretrain_text(turns: list[dict[str, Any]]) -> str:
+    """Plain text for pt: a `text` line as it is; for instruction data, prompt and answers joined by newlines.
+
+    LLaMA-Factory keeps only the first prompt here; we keep the answers too, so
+    pre-training on an instruction file sees whole examples.
+    """
+    for index, turn in enumerate(turns):
+        _check_content(turn, index)
+    text = "\n".join(turn["content"] for turn in turns if turn["content"].strip())
+    if not text:
+        raise RecordError("empty text")
+    return text
+
+
+def _check_turns(turns: list[dict[str, Any]], ends_with_answer: bool) -> None:
+    if not turns:
+        raise RecordError("empty messages")
+    if turns[0]["role"] != USER:
+        raise RecordError(f"the conversation starts with `{turns[0]['role']}`; the first turn must be the user's")
+    for index in range(1, len(turns)):
+        side = ASSISTANT_SIDE if index % 2 else USER_SIDE
+        if turns[index]["role"] not in side:
+            raise RecordError(
+                f"turn {index} is `{turns[index]['role']}` right after `{turns[index - 1]['role']}`; user-side "
+                f"({', '.join(USER_SIDE)}) and assistant-side ({', '.join(ASSISTANT_SIDE)}) turns must alternate"
+            )
+    last = turns[-1]["role"]
+    if ends_with_answer and last in USER_SIDE:
+        raise RecordError(f"the conversation ends with a `{last}` turn (odd number of turns); the last turn must be the assistant's answer")
+    if not ends_with_answer and last in ASSISTANT_SIDE:
+        raise RecordError(f"the prompt ends with an `{last}` turn; in a ranking example it must end with the user's turn, the answers go in chosen/rejected")
+    for index, turn in enumerate(turns):
+        _check_content(turn, index)
+        if not turn["content"].strip():
+            is_answer = ends_with_answer and index == len(turns) - 1
+            raise RecordError("empty answer" if is_answer else f"turn {index} (`{turn['role']}`) is empty")
+
+
+def _check_content(turn: dict[str, Any], index: int) -> None:
+    if not isinstance(turn["content"], str):
+        raise RecordError(f"turn {index} (`{turn['role']}`) content is {type(turn['content']).__name__}, not a string")
+
+
+def _checked_answer(answer: dict[str, Any], which: str) -> dict[str, Any]:
+    if answer["role"] not in ASSISTANT_SIDE:
+        raise RecordError(f"the {which} answer has role `{answer['role']}`; it must be the assistant's")
+    if not isinstance(answer["content"], str):
+        raise RecordError(f"the {which} answer is {type(answer['content']).__name__}, not a string")
+    if not answer["content"].strip():
+        raise RecordError(f"empty {which} answer")
+    return answer
