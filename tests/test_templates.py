@@ -53,13 +53,14 @@ def load_tokenizer(fixtures_dir, tmp_path_factory):
             return loaded[family]
         if family == "gemma3":
             unpacked = tmp_path_factory.mktemp("gemma3")
-            with gzip.open(folder / "gemma3" / "tokenizer.json.gz") as packed, open(unpacked / "tokenizer.json", "wb") as out:
-                shutil.copyfileobj(packed, out)
+            with gzip.open(folder / "gemma3" / "tokenizer.json.gz") as packed:
+                (unpacked / "tokenizer.json").write_bytes(packed.read())
             shutil.copy(folder / "gemma3" / "tokenizer_config.json", unpacked)
             tokenizer = AutoTokenizer.from_pretrained(unpacked)
         elif family == "qwen2_5":
             tokenizer = AutoTokenizer.from_pretrained(folder / "qwen3")
-            tokenizer.chat_template = json.loads((folder / "qwen2_5" / "tokenizer_config.json").read_text())["chat_template"]
+            config = json.loads((folder / "qwen2_5" / "tokenizer_config.json").read_text())
+            tokenizer.chat_template = config["chat_template"]
         else:
             tokenizer = AutoTokenizer.from_pretrained(folder / family)
         loaded[family] = tokenizer
@@ -88,7 +89,8 @@ def golden(fixtures_dir, kind: str, family: str) -> dict:
 def encode(template, tokenizer, conversation: dict) -> list[int]:
     if conversation["add_generation_prompt"]:
         return template.encode_prompt(tokenizer, conversation["messages"])
-    return [token for prompt, answer in template.encode_multiturn(tokenizer, conversation["messages"]) for token in prompt + answer]
+    pairs = template.encode_multiturn(tokenizer, conversation["messages"])
+    return [token for prompt, answer in pairs for token in prompt + answer]
 
 
 @pytest.mark.parametrize("template_name", ["named", "auto"])

@@ -15,6 +15,7 @@ from workflows.templates.base import ChatTemplate
 from workflows.templates.tools import parse_function_calls, parse_tools
 
 _PROBE = [{"role": "user", "content": "x"}]
+_ANSWER_MARK = "ANSWER_MARK"
 
 
 class JinjaTemplate(ChatTemplate):
@@ -96,10 +97,10 @@ class JinjaTemplate(ChatTemplate):
             candidates = set(self.tokenizer.get_added_vocab())
         else:
             candidates = {token for token in self.special_tokens.values() if isinstance(token, str)}
-        answered = [*_PROBE, {"role": "assistant", "content": "y"}]
+        answered = [*_PROBE, {"role": "assistant", "content": _ANSWER_MARK}]
         final = self._render_hf(answered, None, False)
         followed = self._render_hf([*answered, {"role": "user", "content": "z"}], None, False)
-        after_answer = os.path.commonprefix([final[final.rindex("y") + 1 :], followed[final.rindex("y") + 1 :]])
+        after_answer = os.path.commonprefix([text.split(_ANSWER_MARK, 1)[1] for text in (final, followed)])
         tokens = []
         while match := max((c for c in candidates if c and after_answer.startswith(c)), key=len, default=""):
             tokens.append(match)

@@ -202,7 +202,9 @@ SPECS: tuple[TemplateSpec, ...] = (
     _LLAMA3_1,
     replace(_LLAMA3_1, name="llama3_2"),
     _CHATML,
-    replace(_CHATML, name="qwen2_5", default_system="You are Qwen, created by Alibaba Cloud. You are a helpful assistant."),
+    replace(
+        _CHATML, name="qwen2_5", default_system="You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
+    ),
     replace(_CHATML, name="qwen3", thought_words=_THINK),
     replace(_CHATML, name="qwen3_nothink"),
     replace(_CHATML, name="yi", observation=None, tool_style="default"),

@@ -75,7 +75,9 @@ def _describe_default(tools: list[dict]) -> str:
             + "\n"
             for name, param in properties.items()
         )
-        described.append(f"> Tool Name: {tool['name']}\nTool Description: {tool.get('description', '')}\nTool Args:\n{args}\n")
+        described.append(
+            f"> Tool Name: {tool['name']}\nTool Description: {tool.get('description', '')}\nTool Args:\n{args}\n"
+        )
     names = ", ".join(tool["name"] for tool in tools)
     return (
         f"You have access to the following tools:\n{''.join(described)}"
@@ -108,7 +110,8 @@ def _describe_llama3(tools: list[dict]) -> str:
 
 def _describe_glm4(tools: list[dict]) -> str:
     listed = "".join(
-        f"\n\n## {tool['name']}\n\n{_dumps(tool, indent=4)}\n在调用上述函数时，请使用 Json 格式表示调用的参数。" for tool in tools
+        f"\n\n## {tool['name']}\n\n{_dumps(tool, indent=4)}\n在调用上述函数时，请使用 Json 格式表示调用的参数。"
+        for tool in tools
     )
     return (
         "你是一个名为 ChatGLM 的人工智能助手。你是基于智谱 AI 公司训练的语言模型 GLM-4 模型开发的，"
@@ -118,7 +121,9 @@ def _describe_glm4(tools: list[dict]) -> str:
 
 def _write_glm4(calls: list[FunctionCall]) -> str:
     if len(calls) > 1:
-        raise DatasetError("GLM-4 templates cannot make parallel function calls: give one call per function_call turn")
+        raise DatasetError(
+            "GLM-4 templates cannot make parallel function calls: give one call per function_call turn"
+        )
     return f"{calls[0].name}\n{_dumps(calls[0].arguments)}"
 
 
