@@ -1,0 +1,7 @@
+"""LlamaBoard's web UI: a Gradio front end over the ``workflows`` engine.
+
+The UI process stays light: it never imports torch or transformers. It turns
+form values into a ``workflows.config.RunConfig``, writes ``run.yaml`` into a
+run directory and starts ``python -m workflows train`` as a detached
+subprocess; everything it shows about a run is read back from that directory.
+"""

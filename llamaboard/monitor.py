@@ -1,0 +1,94 @@
+"""What the monitor shows for one run: progress line, loss chart, last error, log tail.
+
+Pure rendering from what the run directory says (its state, the records read
+by a TrainerLogReader, the log text); the panel decides when to call these.
+"""
+
+import html
+import math
+from typing import Any, Optional
+
+import plotly.graph_objects as go
+
+from llamaboard.locales import message
+from llamaboard.run_dir import RunState
+from llamaboard.trainer_log import TrainerLogReader
+
+STATE_COLOURS = {"running": "#2563eb", "starting": "#2563eb", "queued": "#7c3aed", "finished": "#16a34a", "failed": "#dc2626", "aborted": "#d97706", "created": "#6b7280"}
+
+
+def smooth(values: list[float]) -> list[float]:
+    """Exponential moving average whose weight grows with the number of points (as LLaMA-Factory plots)."""
+    if not values:
+        return []
+    weight = 1.8 * (1 / (1 + math.exp(-0.05 * len(values))) - 0.5)
+    smoothed, last = [], values[0]
+    for value in values:
+        last = last * weight + (1 - weight) * value
+        smoothed.append(last)
+    return smoothed
+
+
+def loss_figure(reader: TrainerLogReader, lang: str) -> Optional[go.Figure]:
+    """Training loss (raw and smoothed) and eval loss against the step; None before the first log line."""
+    train, evaluation = reader.train_points, reader.eval_points
+    if not train and not evaluation:
+        return None
+    figure = go.Figure()
+    if train:
+        steps, losses = zip(*train)
+        figure.add_scatter(x=steps, y=losses, name=message(lang, "chart_train_loss"), mode="lines", line={"color": "rgba(37,99,235,0.35)"})
+        figure.add_scatter(x=steps, y=smooth(list(losses)), name=message(lang, "chart_smoothed"), mode="lines", line={"color": "#2563eb", "width": 2.5})
+    if evaluation:
+        steps, losses = zip(*evaluation)
+        figure.add_scatter(x=steps, y=losses, name=message(lang, "chart_eval_loss"), mode="lines+markers", line={"color": "#ea580c"})
+    figure.update_layout(
+        height=320, margin={"l": 50, "r": 20, "t": 30, "b": 40}, template="plotly_white",
+        xaxis_title=message(lang, "chart_step"), yaxis_title=message(lang, "chart_loss"),
+        legend={"orientation": "h", "y": 1.12}, uirevision="keep-zoom",
+    )
+    return figure
+
+
+def progress_html(run_label: str, state: RunState, latest: Optional[dict[str, Any]], lang: str) -> str:
+    """A state badge, a progress bar and step/time/throughput figures."""
+    colour = STATE_COLOURS.get(state.state, "#6b7280")
+    badge = f'<span class="lb-badge" style="background:{colour}">{html.escape(message(lang, "state_" + state.state))}</span>'
+    head = f'<div class="lb-run-title">{badge} <code>{html.escape(run_label)}</code></div>'
+    if not latest:
+        return head + f'<div class="lb-progress-text">{html.escape(message(lang, "progress_waiting"))}</div>'
+    percentage = latest.get("percentage") or (100.0 * latest.get("current_steps", 0) / max(1, latest.get("total_steps", 1)))
+    if state.state == "finished":
+        percentage = 100.0
+    facts = [
+        message(lang, "progress_step", step=latest.get("current_steps", "?"), total=latest.get("total_steps", "?")),
+        f"{percentage:.0f}%",
+        message(lang, "progress_elapsed", elapsed=latest.get("elapsed_time", "?")),
+    ]
+    if state.is_active:
+        facts.append(message(lang, "progress_eta", eta=latest.get("remaining_time", "?")))
+    if latest.get("throughput") is not None:
+        facts.append(message(lang, "progress_throughput", throughput=f"{latest['throughput']:.0f}"))
+    if latest.get("loss") is not None:
+        facts.append(f"loss {latest['loss']:.4f}")
+    return (
+        head
+        + f'<div class="lb-progress"><div class="lb-progress-bar" style="width:{min(100.0, percentage):.1f}%;background:{colour}"></div></div>'
+        + f'<div class="lb-progress-text">{html.escape(" · ".join(facts))}</div>'
+    )
+
+
+def last_error_line(state: RunState, log_text: str) -> Optional[str]:
+    """The one line that says why a run failed: the job's own error, else the log's last error line."""
+    if state.state != "failed":
+        return None
+    if state.error:
+        return state.error
+    lines = [line.strip() for line in log_text.splitlines() if line.strip()]
+    return next((line for line in reversed(lines) if "Error" in line or "error:" in line), lines[-1] if lines else None)
+
+
+def error_html(error: Optional[str], lang: str) -> str:
+    if not error:
+        return ""
+    return f'<div class="lb-error"><strong>{html.escape(message(lang, "run_failed"))}</strong> {html.escape(error)}</div>'

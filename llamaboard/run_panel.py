@@ -1,0 +1,175 @@
+"""The run panel: live monitor of one run, abort/resume/unqueue, and the run history.
+
+Which run a browser session watches is the only per-session state (a RunView
+in gr.State, with the session's byte offset into that run's trainer log);
+everything shown is read from the run directories on each timer tick, so a
+refresh or an app restart reattaches to a live run by itself.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import gradio as gr
+
+from llamaboard import launcher
+from llamaboard.devices import device_env
+from llamaboard.form import Form
+from llamaboard.history import HistoryRow, history_rows, history_table
+from llamaboard.launcher import Launch
+from llamaboard.locales import message
+from llamaboard.notices import notice
+from llamaboard.monitor import error_html, last_error_line, loss_figure, progress_html
+from llamaboard.paths import Workspace
+from llamaboard.run_dir import RUN_YAML, RUNNING_LOG, TRAINER_LOG, checkpoint_steps, find_runs, read_state, tail_text
+from llamaboard.run_queue import RunQueue
+from llamaboard.trainer_log import TrainerLogReader
+
+POLL_INTERVAL_S = 2.0
+LAST_CHECKPOINT = "last"
+RESUMABLE_STATES = ("aborted", "failed")
+
+
+@dataclass
+class RunView:
+    """What one browser session watches; ``follow`` moves it to a newly started run (queue, Start)."""
+
+    run_dir: Optional[Path] = None
+    reader: Optional[TrainerLogReader] = None
+    follow: bool = True
+    history: list[HistoryRow] = field(default_factory=list)
+    shown: dict[str, Any] = field(default_factory=dict)  # last value sent per output, to skip resending
+
+    def watch(self, run_dir: Path, follow: bool) -> None:
+        self.run_dir, self.reader, self.follow, self.shown = run_dir, TrainerLogReader(run_dir / TRAINER_LOG), follow, {}
+
+    def changed(self, key: str, token: Any) -> bool:
+        """True (and remembered) when ``token`` differs from what output ``key`` last showed."""
+        if key in self.shown and self.shown[key] == token:
+            return False
+        self.shown[key] = token
+        return True
+
+    def unless_shown(self, key: str, token: Any, value: Any) -> Any:
+        """``value`` when it would change what output ``key`` shows, else gr.skip() (nothing resent)."""
+        return value if self.changed(key, token) else gr.skip()
+
+
+@dataclass(frozen=True)
+class RunPanel:
+    """What other parts chain onto: the session's RunView and the refresh event (for Start)."""
+
+    view: gr.State
+    message: gr.HTML
+    refresh: Callable
+    refresh_inputs: list
+    refresh_outputs: list
+
+
+def build_run_panel(demo: gr.Blocks, form: Form, workspace: Workspace, queue: RunQueue, lang: gr.Dropdown, devices: gr.Dropdown) -> RunPanel:
+    view_state = gr.State(RunView())
+    with gr.Group():
+        progress = gr.HTML(elem_id="run_progress")
+        error = gr.HTML(elem_id="run_error")
+        with gr.Row():
+            chart = form.control("loss_chart", gr.Plot, scale=3)
+            log = form.control("running_log", gr.Textbox, lines=16, max_lines=16, autoscroll=True, interactive=False, scale=2)
+        with gr.Row(equal_height=True):
+            abort_button = form.button("abort_button", variant="stop", interactive=False)
+            resume_choice = form.control("resume_checkpoint", gr.Dropdown, choices=[LAST_CHECKPOINT], value=LAST_CHECKPOINT, interactive=True)
+            resume_button = form.button("resume_button", interactive=False)
+            remove_button = form.button("remove_queued_button", interactive=False)
+        panel_message = gr.HTML(elem_id="run_message")
+    with form.accordion("history_accordion", open=True):
+        table = form.control("history_table", gr.Dataframe, interactive=False, wrap=True, max_height=320)
+        run_config = form.control("run_config", gr.Code, language="yaml", interactive=False, max_lines=20)
+    timer = gr.Timer(POLL_INTERVAL_S)
+
+    outputs = [view_state, progress, error, chart, log, run_config, table, abort_button, resume_button, resume_choice, remove_button]
+
+    def refresh(view: RunView, lang: str):
+        queued = queue.queued_dirs()
+        run_dirs = find_runs(workspace.saves_dir)
+        view.history = history_rows(run_dirs, queued, workspace.saves_dir, lang)
+        _choose_run(view, run_dirs, queued)
+        if view.run_dir is None:
+            empty = message(lang, "no_runs_yet")
+            return view, f'<div class="lb-progress-text">{empty}</div>', "", None, "", "", history_table([], lang), *_buttons(view, None, [])
+        state = read_state(view.run_dir, view.run_dir in queued)
+        view.reader.poll()
+        log_text = tail_text(view.run_dir / RUNNING_LOG)
+        label = str(view.run_dir.relative_to(workspace.saves_dir))
+        records = len(view.reader.records)
+        steps = checkpoint_steps(view.run_dir)
+        return (
+            view,
+            progress_html(label, state, view.reader.latest, lang),
+            error_html(last_error_line(state, log_text), lang),
+            view.unless_shown("chart", (records, lang), loss_figure(view.reader, lang)),
+            view.unless_shown("log", log_text, log_text),
+            view.unless_shown("config", str(view.run_dir), tail_text(view.run_dir / RUN_YAML, 65_536)),
+            view.unless_shown("history", (lang, [row.cells for row in view.history]), history_table(view.history, lang)),
+            *_buttons(view, state.state, steps),
+        )
+
+    def select_run(view: RunView, event: gr.SelectData):
+        row = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
+        if 0 <= row < len(view.history):
+            view.watch(view.history[row].run_dir, follow=False)
+        return view
+
+    def abort(view: RunView, lang: str) -> str:
+        if view.run_dir is None or not launcher.abort(view.run_dir):
+            return notice(message(lang, "abort_not_running"), "note")
+        return notice(message(lang, "abort_sent"))
+
+    def resume(view: RunView, checkpoint: str, selected_devices: list[str], lang: str) -> tuple[RunView, str]:
+        if view.run_dir is None:
+            return view, notice(message(lang, "no_run_selected"), "note")
+        target = "true" if checkpoint in (None, LAST_CHECKPOINT) else str(view.run_dir / checkpoint)
+        outcome = queue.submit(Launch(view.run_dir, (f"resume_from_checkpoint={target}",), device_env(selected_devices)))
+        view.watch(view.run_dir, follow=True)
+        return view, notice(message(lang, f"run_{outcome}", run=view.run_dir.name))
+
+    def remove(view: RunView, lang: str) -> str:
+        removed = view.run_dir is not None and queue.remove(view.run_dir)
+        return notice(message(lang, "queue_removed" if removed else "queue_not_queued"))
+
+    timer.tick(refresh, [view_state, lang], outputs, show_progress="hidden")
+    table.select(select_run, view_state, view_state).then(refresh, [view_state, lang], outputs, show_progress="hidden")
+    abort_button.click(abort, [view_state, lang], panel_message)
+    resume_button.click(resume, [view_state, resume_choice, devices, lang], [view_state, panel_message]).then(refresh, [view_state, lang], outputs)
+    remove_button.click(remove, [view_state, lang], panel_message).then(refresh, [view_state, lang], outputs)
+    gr.on([lang.change, demo.load], refresh, [view_state, lang], outputs, show_progress="hidden")
+    return RunPanel(view_state, panel_message, refresh, [view_state, lang], outputs)
+
+
+def _choose_run(view: RunView, run_dirs: list[Path], queued: set[Path]) -> None:
+    """Keep the watched run; when following, move to a run that became active (or the newest on first load)."""
+    if view.run_dir is not None and view.run_dir not in run_dirs:
+        view.run_dir = None
+    if view.run_dir is not None and not view.follow:
+        return
+    active = next((run_dir for run_dir in run_dirs if read_state(run_dir, run_dir in queued).is_active), None)
+    if view.run_dir is None:
+        chosen = active or (run_dirs[0] if run_dirs else None)
+    elif active is not None and active != view.run_dir and not read_state(view.run_dir, view.run_dir in queued).is_active:
+        chosen = active
+    else:
+        return
+    if chosen is not None:
+        view.watch(chosen, follow=True)
+
+
+def _buttons(view: RunView, state: Optional[str], steps: list[int]) -> tuple:
+    """Abort, Resume (with its checkpoint choices) and Remove enabled only where they apply."""
+    if not view.changed("buttons", (state, tuple(steps))):
+        return (gr.skip(),) * 4
+    choices = [LAST_CHECKPOINT] + [f"checkpoint-{step}" for step in reversed(steps)]
+    return (
+        gr.Button(interactive=state in ("starting", "running")),
+        gr.Button(interactive=state in RESUMABLE_STATES and bool(steps)),
+        gr.Dropdown(choices=choices),
+        gr.Button(interactive=state == "queued"),
+    )
+

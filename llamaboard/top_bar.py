@@ -1,0 +1,73 @@
+"""The top bar: language, model, method, adapters/checkpoints, quantization, template, devices.
+
+These settings apply to every tab (train now; chat, evaluate and export later),
+so they live outside the tabs and are config fields like any other.
+"""
+
+from dataclasses import dataclass
+
+import gradio as gr
+
+from llamaboard.controls import NONE_CHOICE
+from llamaboard.devices import CPU, detect_devices
+from llamaboard.form import Form
+from llamaboard.locales import LANGUAGE_NAMES, languages
+from llamaboard.models import WELL_KNOWN_MODELS, adapter_choices, template_for
+from llamaboard.paths import Workspace
+from workflows.config import BUILTIN_TINY_MODEL
+
+
+@dataclass(frozen=True)
+class TopBar:
+    lang: gr.Dropdown
+    model: gr.Dropdown
+    finetuning_type: gr.Dropdown
+    adapters: gr.Dropdown
+    template: gr.Dropdown
+    devices: gr.Dropdown
+
+
+def template_names() -> list[str]:
+    """Template names from the engine (pure python, no torch); empty while it has none."""
+    try:
+        from workflows.templates import list_templates
+    except ImportError:
+        return []
+    return list(list_templates())
+
+
+def build_top_bar(form: Form, workspace: Workspace) -> TopBar:
+    with gr.Row(equal_height=True):
+        lang = form.control("lang", gr.Dropdown, choices=[(LANGUAGE_NAMES.get(code, code), code) for code in languages()], value=form.lang, scale=1, min_width=120)
+        model = form.field("model_name_or_path", kind="suggest", choices=list(WELL_KNOWN_MODELS), value=BUILTIN_TINY_MODEL, scale=3)
+        finetuning_type = form.field("finetuning_type", scale=1)
+        adapters = form.field("adapter_name_or_path", kind="names", allow_custom_value=False, scale=3)
+    with gr.Row(equal_height=True):
+        form.field("quantization_bit", scale=1)
+        template = form.field("template", kind="choice", choices=[NONE_CHOICE, *template_names()], allow_custom_value=True, scale=1)
+        form.field("rope_scaling", scale=1)
+        form.field("flash_attn", scale=1)
+        devices = form.control("devices", gr.Dropdown, multiselect=True, choices=[CPU], value=[CPU], scale=2)
+    bar = TopBar(lang, model, finetuning_type, adapters, template, devices)
+    _wire(bar, workspace)
+    return bar
+
+
+def _wire(bar: TopBar, workspace: Workspace) -> None:
+    def pick_template(model: str) -> str:
+        return template_for(model) or NONE_CHOICE
+
+    def list_adapters(model: str, finetuning_type: str, selected: list[str]) -> gr.Dropdown:
+        choices = adapter_choices(workspace.saves_dir, model or "", finetuning_type)
+        available = {path for _, path in choices}
+        return gr.Dropdown(choices=choices, value=[path for path in selected or [] if path in available])
+
+    bar.model.change(pick_template, bar.model, bar.template)
+    for trigger in (bar.model.change, bar.finetuning_type.change, bar.adapters.focus):
+        trigger(list_adapters, [bar.model, bar.finetuning_type, bar.adapters], bar.adapters, show_progress="hidden")
+
+
+def device_choices() -> gr.Dropdown:
+    """Called on page load: the devices found by the engine, the first one selected."""
+    devices = list(detect_devices())
+    return gr.Dropdown(choices=devices, value=devices[:1])

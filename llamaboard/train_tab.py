@@ -1,0 +1,169 @@
+"""The Train tab: the training form (built from the schema), dataset list and preview,
+config save/load, the command preview, and Start.
+
+The layout below says only *where* each config key goes; what a key is (type,
+choices, range, default) comes from the schema and what it is called from the
+locales. ``tests/ui/test_form.py`` checks that every schema key is placed
+somewhere or deliberately left to another part of the UI.
+"""
+
+from datetime import datetime
+
+import gradio as gr
+
+from llamaboard.data_preview import PreviewFailed, examples_html, run_preview, stats_html
+from llamaboard.datasets import dataset_names
+from llamaboard.form import Form
+from llamaboard.locales import message
+from llamaboard.paths import Workspace
+from llamaboard.notices import notice
+from llamaboard.run_builder import create_run_dir, prepare_run
+from llamaboard.run_panel import RunPanel, build_run_panel
+from llamaboard.run_queue import RunQueue
+from llamaboard.top_bar import TopBar
+from workflows.config import load_config
+from workflows.errors import UserError
+
+BASIC_ROWS = (
+    ("learning_rate", "num_train_epochs", "max_steps", "max_grad_norm", "max_samples", "cutoff_len"),
+    ("per_device_train_batch_size", "gradient_accumulation_steps", "val_size", "lr_scheduler_type", "bf16", "fp16"),
+)
+ACCORDIONS = {
+    "extra_accordion": (
+        ("logging_steps", "save_strategy", "save_steps", "save_total_limit", "save_only_model", "warmup_steps"),
+        ("warmup_ratio", "weight_decay", "optim", "neftune_noise_alpha", "seed", "report_to"),
+        ("packing", "train_on_prompt", "mask_history", "mix_strategy", "interleave_probs", "enable_thinking"),
+        ("default_system", "identity_name", "identity_author", "preprocessing_num_workers", "overwrite_cache", "dataloader_num_workers"),
+        ("gradient_checkpointing", "plot_loss", "nproc_per_node", "ddp_timeout", "deepspeed", "trust_remote_code", "cache_dir"),
+    ),
+    "freeze_accordion": (("freeze_trainable_layers", "freeze_trainable_modules", "freeze_extra_modules"),),
+    "lora_accordion": (
+        ("lora_rank", "lora_alpha", "lora_dropout", "lora_target", "additional_target"),
+        ("use_rslora", "use_dora", "pissa_init", "pissa_iter", "loraplus_lr_ratio", "create_new_adapter"),
+    ),
+    "quantization_accordion": (("quantization_type", "double_quantization"),),
+    "eval_accordion": (("eval_strategy", "eval_steps", "per_device_eval_batch_size", "load_best_model_at_end", "early_stopping_steps"),),
+}
+# Keys set elsewhere: output_dir from the run name, resume_from_checkpoint by Resume; do_train and
+# overwrite_output_dir are fixed for runs started here (a new run directory each time).
+NOT_IN_FORM = frozenset({"output_dir", "resume_from_checkpoint", "do_train", "overwrite_output_dir"})
+DEFAULT_CONFIG_PATH = "configs/train.yaml"
+
+
+def new_run_name() -> str:
+    return datetime.now().strftime("train_%Y-%m-%d-%H-%M-%S")
+
+
+def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspace, queue: RunQueue) -> None:
+    with gr.Row(equal_height=True):
+        form.field("stage", scale=1)
+        dataset_dir = form.field("dataset_dir", scale=1)
+        dataset = form.field("dataset", kind="names", scale=3)
+        preview_data_button = form.button("preview_data_button", scale=1)
+    dataset_error = gr.HTML(elem_id="dataset_error")
+    for keys in BASIC_ROWS:
+        _field_row(form, keys)
+    for accordion_id, rows in ACCORDIONS.items():
+        with form.accordion(accordion_id, open=False):
+            if accordion_id == "eval_accordion":
+                eval_dataset = form.field("eval_dataset", kind="names")
+            for keys in rows:
+                _field_row(form, keys)
+    with form.accordion("data_preview_accordion", open=False) as data_preview_accordion:
+        with gr.Row():
+            preview_examples = gr.HTML(elem_id="preview_examples")
+            preview_stats = gr.HTML(elem_id="preview_stats")
+    with gr.Row(equal_height=True):
+        run_name = form.control("run_name", gr.Textbox, value=new_run_name, scale=2)
+        config_path = form.control("config_path", gr.Textbox, value=DEFAULT_CONFIG_PATH, scale=2)
+        save_button = form.button("save_config_button", scale=1)
+        load_button = form.button("load_config_button", scale=1)
+    with gr.Row(equal_height=True):
+        preview_button = form.button("preview_command_button", scale=1)
+        start_button = form.button("start_button", variant="primary", scale=2)
+    form_message = gr.HTML(elem_id="form_message")
+    with gr.Row(visible=False) as command_row:
+        command_yaml = form.control("command_yaml", gr.Code, language="yaml", interactive=False, max_lines=24)
+        command_line = form.control("command_line", gr.Code, language="shell", interactive=False)
+    panel = build_run_panel(demo, form, workspace, queue, bar.lang, bar.devices)
+
+    form_inputs = {*form.fields.values(), run_name, bar.devices, bar.lang}
+
+    def prepared(data: dict):
+        return prepare_run(form.config_values(data), data[run_name], data[bar.devices] or [], workspace)
+
+    def refresh_datasets(folder: str, lang: str) -> tuple:
+        try:
+            names = dataset_names(workspace.confine(folder, "dataset_dir"))
+        except UserError as error:
+            return gr.Dropdown(choices=[]), gr.Dropdown(choices=[]), notice(str(error), "error")
+        return gr.Dropdown(choices=names), gr.Dropdown(choices=names), ""
+
+    def preview_command(data: dict) -> dict:
+        try:
+            run = prepared(data)
+        except UserError as error:
+            return {form_message: notice(str(error), "error"), command_row: gr.Row(visible=False)}
+        return {
+            form_message: "",
+            command_row: gr.Row(visible=True),
+            command_yaml: f"# {run.run_dir / 'run.yaml'}\n{run.yaml_text}",
+            command_line: run.launch.shell_command(workspace.workdir),
+        }
+
+    def start(data: dict) -> dict:
+        lang = data[bar.lang]
+        try:
+            run = prepared(data)
+            create_run_dir(run)
+            outcome = queue.submit(run.launch)
+        except UserError as error:
+            return {form_message: notice(str(error), "error")}
+        view = data[panel.view]
+        view.watch(run.run_dir, follow=True)
+        return {form_message: notice(message(lang, f"run_{outcome}", run=run.run_dir.name)), panel.view: view, run_name: new_run_name()}
+
+    def save_config(data: dict) -> str:
+        lang = data[bar.lang]
+        try:
+            run = prepared(data)
+            path = workspace.confine(data[config_path], "config_path")
+        except UserError as error:
+            return notice(str(error), "error")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(run.yaml_text, encoding="utf-8")
+        return notice(message(lang, "config_saved", path=path))
+
+    def load_saved_config(typed_path: str, lang: str) -> dict:
+        try:
+            config = load_config(workspace.confine(typed_path, "config_path"))
+        except UserError as error:
+            return {form_message: notice(str(error), "error")}
+        values = config.to_flat_dict()
+        return {**form.fill(values), form_message: notice(message(lang, "config_loaded", path=typed_path))}
+
+    def preview_data(data: dict) -> dict:
+        lang = data[bar.lang]
+        try:
+            examples, stats = run_preview(prepared(data).yaml_text, workspace.workdir)
+        except (UserError, PreviewFailed) as error:
+            return {preview_examples: notice(str(error), "error"), preview_stats: "", data_preview_accordion: gr.Accordion(open=True)}
+        return {preview_examples: examples_html(examples, lang), preview_stats: stats_html(stats, lang), data_preview_accordion: gr.Accordion(open=True)}
+
+    dataset_outputs = [dataset, eval_dataset, dataset_error]
+    gr.on([dataset_dir.submit, dataset_dir.blur, demo.load], refresh_datasets, [dataset_dir, bar.lang], dataset_outputs)
+    preview_button.click(preview_command, form_inputs, [form_message, command_row, command_yaml, command_line])
+    start_button.click(start, form_inputs | {panel.view}, [form_message, panel.view, run_name]).then(
+        panel.refresh, panel.refresh_inputs, panel.refresh_outputs, show_progress="hidden"
+    )
+    save_button.click(save_config, form_inputs | {config_path}, form_message)
+    load_button.click(load_saved_config, [config_path, bar.lang], [*form.fields.values(), form_message]).then(
+        refresh_datasets, [dataset_dir, bar.lang], dataset_outputs
+    )
+    preview_data_button.click(preview_data, form_inputs, [preview_examples, preview_stats, data_preview_accordion])
+
+
+def _field_row(form: Form, keys: tuple[str, ...]) -> None:
+    with gr.Row(equal_height=True):
+        for key in keys:
+            form.field(key, min_width=140)

@@ -1,0 +1,45 @@
+"""Compose the app: top bar, tabs, and the language switch that relabels every registered component.
+
+New tabs (chat, evaluate, export) plug in beside ``build_train_tab``: each
+declares its controls through the shared Form, so the language switch and
+config loading reach them without further wiring.
+"""
+
+import gradio as gr
+
+from llamaboard.form import Form
+from llamaboard.locales import component_text
+from llamaboard.paths import Workspace
+from llamaboard.run_queue import RunQueue
+from llamaboard.top_bar import build_top_bar, device_choices
+from llamaboard.train_tab import build_train_tab
+
+CSS = """
+.lb-badge { color: #fff; border-radius: 999px; padding: 2px 10px; font-size: 0.85em; font-weight: 600; }
+.lb-run-title { margin: 4px 0 6px; }
+.lb-progress { height: 10px; background: #e5e7eb; border-radius: 5px; overflow: hidden; }
+.lb-progress-bar { height: 100%; transition: width 0.5s; }
+.lb-progress-text { margin-top: 4px; font-variant-numeric: tabular-nums; }
+.lb-error { border-left: 4px solid #dc2626; background: #fef2f2; color: #7f1d1d; padding: 8px 12px; border-radius: 4px; }
+.lb-ok { border-left: 4px solid #16a34a; background: #f0fdf4; color: #14532d; padding: 8px 12px; border-radius: 4px; }
+.lb-note { border-left: 4px solid #6b7280; background: #f9fafb; padding: 8px 12px; border-radius: 4px; }
+.lb-example pre { white-space: pre-wrap; word-break: break-word; }
+.lb-example-head { font-weight: 600; margin-top: 8px; }
+.lb-trained { background: #dcfce7; }
+.lb-masked { color: #6b7280; }
+.lb-stats th { text-align: left; padding-right: 12px; }
+"""
+
+
+def create_ui(workspace: Workspace, lang: str = "en") -> gr.Blocks:
+    form = Form(lang)
+    queue = RunQueue(workspace.workdir)
+    with gr.Blocks(title="LlamaBoard") as demo:
+        form.heading("title")
+        bar = build_top_bar(form, workspace)
+        with gr.Tabs():
+            with form.tab("train_tab"):
+                build_train_tab(demo, form, bar, workspace, queue)
+        bar.lang.change(form.relabel, bar.lang, list(form.labelled.values()), show_progress="hidden")
+        demo.load(device_choices, None, bar.devices, show_progress="hidden")
+    return demo
