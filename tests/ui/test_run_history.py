@@ -1,0 +1,91 @@
+"""Run states, checkpoints, history rows and monitor rendering, read from hand-written run directories."""
+
+import subprocess
+import sys
+
+from run_dirs import log_line, write_run
+
+from llamaboard.history import history_rows, history_table
+from llamaboard.models import adapter_choices
+from llamaboard.monitor import error_html, last_error_line, loss_figure, progress_html, smooth
+from llamaboard.run_dir import checkpoint_steps, find_runs, read_state
+from llamaboard.trainer_log import TrainerLogReader
+
+
+def dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_history_lists_every_run_with_state_steps_and_last_loss(tmp_path):
+    saves = tmp_path / "saves"
+    write_run(saves, "done", "finished", steps=30, checkpoints=(10, 20, 30))
+    write_run(saves, "live", "running", steps=12)
+    write_run(saves, "waiting", None)
+    rows = history_rows(find_runs(saves), {saves / "llamaboard-tiny/lora/waiting"}, saves, "en")
+    by_run = {row.cells[0]: row.cells for row in rows}
+    assert by_run["llamaboard-tiny/lora/done"][1:] == ("llamaboard-tiny", "sft", "lora", "identity", "finished", "30/30", "1.5000", "2025-01-02 03:04:05")
+    assert by_run["llamaboard-tiny/lora/live"][5:7] == ("running", "12/30")
+    assert by_run["llamaboard-tiny/lora/waiting"][5] == "queued"
+    table = history_table(rows, "zh")
+    assert len(table["data"]) == 3 and table["headers"][0] != "run"
+
+
+def test_a_running_status_whose_process_is_gone_reads_as_failed(tmp_path):
+    run_dir = write_run(tmp_path / "saves", "crashed", "running", pid=dead_pid())
+    state = read_state(run_dir)
+    assert state.state == "failed" and "running_log.txt" in state.error
+
+
+def test_a_launched_job_that_died_before_writing_status_reads_as_failed(tmp_path):
+    run_dir = write_run(tmp_path / "saves", "early", None)
+    (run_dir / "launch.json").write_text(f'{{"pid": {dead_pid()}, "launched_at": "2025-01-01T00:00:00"}}')
+    assert read_state(run_dir).state == "failed"
+    (run_dir / "launch.json").write_text('{"pid": %d}' % __import__("os").getpid())
+    assert read_state(run_dir).state == "starting"
+
+
+def test_checkpoint_picker_lists_final_adapters_and_every_checkpoint(tmp_path):
+    saves = tmp_path / "saves"
+    done = write_run(saves, "done", "finished", checkpoints=(5, 10, 100))
+    (done / "adapter_config.json").write_text("{}")
+    write_run(saves, "stopped", "aborted", checkpoints=(7,))
+    write_run(saves, "other", "finished", checkpoints=(3,), model="other-model")
+    labels = [label for label, _ in adapter_choices(saves, "llamaboard-tiny", "lora")]
+    assert sorted(labels) == sorted(["done", "done/checkpoint-100", "done/checkpoint-10", "done/checkpoint-5", "stopped/checkpoint-7"])
+    assert checkpoint_steps(done) == [5, 10, 100]
+
+
+def test_failed_run_shows_its_last_error_prominently(tmp_path):
+    run_dir = write_run(tmp_path / "saves", "bad", "failed", error="DatasetError: data/x.json record 3 has no `output`")
+    state = read_state(run_dir)
+    banner = error_html(last_error_line(state, "lots of log\n"), "en")
+    assert "record 3 has no" in banner and "lb-error" in banner
+    assert last_error_line(read_state(write_run(tmp_path / "saves", "ok", "finished")), "x") is None
+
+
+def test_last_error_falls_back_to_the_logs_last_error_line(tmp_path):
+    state = read_state(write_run(tmp_path / "saves", "bad", "failed"))
+    log = "step 1\nTraceback (most recent call last):\n  File x\nRuntimeError: CUDA out of memory\n"
+    assert last_error_line(state, log) == "RuntimeError: CUDA out of memory"
+
+
+def test_progress_and_chart_show_steps_eta_throughput_and_both_losses(tmp_path):
+    run_dir = write_run(tmp_path / "saves", "live", "running", steps=12)
+    with (run_dir / "trainer_log.jsonl").open("a") as handle:
+        handle.write('{"current_steps": 12, "total_steps": 30, "eval_loss": 2.2}\n')
+    reader = TrainerLogReader(run_dir / "trainer_log.jsonl")
+    reader.poll()
+    html = progress_html("llamaboard-tiny/lora/live", read_state(run_dir), reader.latest, "en")
+    for fact in ("step 12/30", "40%", "elapsed 0:00:05", "ETA 0:00:10", "1500 tokens/s", "running"):
+        assert fact in html
+    figure = loss_figure(reader, "en")
+    assert [trace.name for trace in figure.data] == ["train loss", "train loss (smoothed)", "eval loss"]
+    assert list(figure.data[0].x) == list(range(1, 13)) and list(figure.data[2].y) == [2.2]
+
+
+def test_smoothing_keeps_the_length_and_damps_noise():
+    noisy = [3.0, 1.0] * 20
+    smoothed = smooth(noisy)
+    assert len(smoothed) == len(noisy) and max(smoothed[10:]) - min(smoothed[10:]) < 1.0
