@@ -151,7 +151,8 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
         return {preview_examples: examples_html(examples, lang), preview_stats: stats_html(stats, lang), data_preview_accordion: gr.Accordion(open=True)}
 
     dataset_outputs = [dataset, eval_dataset, dataset_error]
-    gr.on([dataset_dir.submit, dataset_dir.blur, demo.load], refresh_datasets, [dataset_dir, bar.lang], dataset_outputs)
+    demo.load(refresh_datasets, [dataset_dir, bar.lang], dataset_outputs)
+    gr.on([dataset_dir.submit, dataset_dir.blur], refresh_datasets, [dataset_dir, bar.lang], dataset_outputs, trigger_mode="always_last")
     preview_button.click(preview_command, form_inputs, [form_message, command_row, command_yaml, command_line])
     start_button.click(start, form_inputs | {panel.view}, [form_message, panel.view, run_name]).then(
         panel.refresh, panel.refresh_inputs, panel.refresh_outputs, show_progress="hidden"

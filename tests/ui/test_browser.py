@@ -1,0 +1,158 @@
+"""The UI in a real browser: what a person sees and does, against a real app.py and real training.
+
+Kept to a few tests (each starts the app or a training job); screenshots of
+the main states are saved to test-artifacts/ for a person to look at.
+"""
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import AppServer, make_workdir, screenshot
+
+from llamaboard.locales import component_text
+from llamaboard.train_tab import ACCORDIONS, BASIC_ROWS
+
+pytestmark = pytest.mark.timeout(240)
+
+FAST_RUN = {  # the tiny model, slowed by a large batch so a person (and this test) can watch it
+    "dataset": "identity", "max_steps": 10, "logging_steps": 1, "save_steps": 10,
+    "per_device_train_batch_size": 64, "learning_rate": 1.0e-3, "cutoff_len": 256,
+}
+
+
+def open_page(page, url: str) -> None:
+    """Load the page and wait for its load events (the run panel fills in), so typing is not overwritten."""
+    page.goto(url)
+    page.wait_for_selector("#start_button")
+    page.wait_for_function("() => document.querySelector('#run_progress').innerText.trim().length > 0")
+
+
+def chart_points(page) -> int:
+    """Training-loss points the plotly chart currently draws (0 while it is empty)."""
+    return page.evaluate("() => { const plot = document.querySelector('#loss_chart .js-plotly-plot'); return plot && plot.data ? plot.data[0].x.length : 0; }")
+
+
+def wait_for(condition, timeout_s: float, what: str, interval_s: float = 0.5):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+def type_into(page, component_id: str, text: str, submit: bool = False) -> None:
+    """Type into a textbox (Gradio renders single- and multi-line ones as textarea or input)."""
+    box = page.locator(f"#{component_id} textarea, #{component_id} input").first
+    box.fill(text)
+    if submit:
+        box.press("Enter")
+
+
+def choose(page, field_id: str, option: str) -> None:
+    page.click(f"#{field_id} input")
+    page.get_by_role("option", name=option, exact=True).click()
+    page.keyboard.press("Escape")
+
+
+def test_page_shows_every_train_control(app_server, page):
+    open_page(page, app_server.url)
+    for accordion_id in ACCORDIONS:
+        page.click(f"#{accordion_id} > button")
+    keys = [key for row in BASIC_ROWS for key in row] + [key for rows in ACCORDIONS.values() for row in rows for key in row]
+    keys += ["stage", "dataset_dir", "dataset", "eval_dataset", "model_name_or_path", "finetuning_type", "adapter_name_or_path", "quantization_bit", "template", "rope_scaling", "flash_attn"]
+    missing = [key for key in keys if not page.locator(f"#field-{key}").is_visible()]
+    assert missing == []
+    for component_id in ("devices", "run_name", "config_path", "save_config_button", "load_config_button", "preview_command_button", "start_button", "history_table"):
+        assert page.locator(f"#{component_id}").is_visible(), component_id
+    assert page.locator("#field-learning_rate").get_by_text("Learning rate", exact=True).is_visible()
+    page.click("#field-dataset input")
+    assert page.get_by_role("option", name="identity", exact=True).is_visible()
+    screenshot(page, "train_tab_all_controls")
+
+
+def test_language_switch_relabels_the_ui(app_server, page):
+    open_page(page, app_server.url)
+    choose(page, "lang", "中文")
+    page.wait_for_function("() => document.querySelector('#start_button').innerText.trim() === '开始'")
+    assert page.locator("#field-learning_rate").get_by_text(component_text("zh", "learning_rate"), exact=True).is_visible()
+    assert page.locator("#extra_accordion").get_by_text(component_text("zh", "extra_accordion")).is_visible()
+    screenshot(page, "language_zh")
+
+
+def test_broken_dataset_info_shows_its_error_instead_of_an_empty_list(app_server, page):
+    broken = app_server.workdir / "broken_data"
+    broken.mkdir(exist_ok=True)
+    (broken / "dataset_info.json").write_text('{"identity": {"file_name": "identity.json"},}')
+    open_page(page, app_server.url)
+    type_into(page, "field-dataset_dir", "broken_data", submit=True)
+    error = page.locator("#dataset_error")
+    error.get_by_text("is not valid JSON").wait_for()
+    assert "line 1" in error.inner_text()
+    screenshot(page, "broken_dataset_info")
+
+
+def test_run_from_the_form_streams_loss_reattaches_after_refresh_and_resumes_after_abort(app_server, page):
+    config_path = app_server.workdir / "configs" / "fast.yaml"
+    config_path.parent.mkdir(exist_ok=True)
+    config_path.write_text(yaml.safe_dump({**FAST_RUN, "max_steps": 30}))
+    open_page(page, app_server.url)
+    type_into(page, "config_path", "configs/fast.yaml")
+    page.click("#load_config_button")
+    page.locator("#form_message").get_by_text("Config loaded").wait_for()
+    type_into(page, "run_name", "browser_run")
+    type_into(page, "field-max_steps", "30")
+    page.click("#start_button")
+    page.locator("#form_message").get_by_text("Started browser_run").wait_for()
+    run_dir = app_server.workdir / "saves" / "llamaboard-tiny" / "lora" / "browser_run"
+
+    first = wait_for(lambda: chart_points(page), 120, "the first loss point")
+    wait_for(lambda: chart_points(page) > first, 60, "the loss chart to grow")
+    screenshot(page, "run_live_chart")
+
+    page.reload()
+    open_page(page, app_server.url)
+    page.locator("#run_progress").get_by_text("browser_run").wait_for()
+    wait_for(lambda: chart_points(page) > 0, 30, "the chart after a refresh")
+    assert "running" in page.locator("#run_progress").inner_text()
+    screenshot(page, "run_after_refresh")
+
+    wait_for(lambda: (run_dir / "checkpoint-10").is_dir(), 120, "checkpoint-10")
+    page.click("#abort_button")
+    page.locator("#run_progress").get_by_text("aborted").wait_for(timeout=60_000)
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["state"] == "aborted"
+    checkpoints = sorted(int(path.name.split("-")[1]) for path in run_dir.glob("checkpoint-*"))
+    assert checkpoints and checkpoints[-1] < 30
+    screenshot(page, "run_aborted")
+
+    page.click("#resume_button")
+    page.locator("#run_progress").get_by_text("finished").wait_for(timeout=120_000)
+    last = json.loads((run_dir / "trainer_log.jsonl").read_text().splitlines()[-1])
+    assert last["current_steps"] == 30
+    steps = [json.loads(line)["current_steps"] for line in (run_dir / "trainer_log.jsonl").read_text().splitlines() if '"loss"' in line]
+    assert steps == sorted(set(steps)), "the resumed log repeats or skips steps"
+    assert re.search(r"step 30/30", page.locator("#run_progress").inner_text())
+    screenshot(page, "run_resumed_finished")
+
+
+def test_exposed_launch_asks_for_login_with_the_printed_password(tmp_path, page):
+    server = AppServer(make_workdir(tmp_path), {"GRADIO_SERVER_NAME": "0.0.0.0"}, tmp_path / "app.log")
+    try:
+        printed = re.search(r"log in as `(\S+)` with password `(\S+)`", server.output())
+        assert printed, server.output()
+        page.goto(server.url)
+        page.wait_for_selector("input[type=password]")
+        screenshot(page, "login_required")
+        assert page.locator("#start_button").count() == 0
+        page.fill("input[type=text]", printed.group(1))
+        page.fill("input[type=password]", printed.group(2))
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#start_button")
+    finally:
+        server.stop()
