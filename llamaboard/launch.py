@@ -16,7 +16,7 @@ from typing import Optional
 from llamaboard.devices import detect_devices
 from llamaboard.paths import Workspace
 from llamaboard.run_queue import RunQueue, run_queue_worker
-from llamaboard.ui import CSS, create_ui
+from llamaboard.ui import CSS, build_ui
 
 GENERATED_USER = "admin"
 
@@ -57,7 +57,7 @@ def settings_from_env(environ: dict[str, str] = os.environ) -> LaunchSettings:
 def main() -> None:
     settings = settings_from_env()
     workspace = Workspace.from_env()
-    demo = create_ui(workspace)
+    demo, _ = build_ui(workspace)
     if settings.password_generated:
         print(f"LlamaBoard is reachable from other machines: log in as `{settings.auth[0]}` with password `{settings.auth[1]}` "
               "(set LLAMABOARD_AUTH=user:password to choose your own).", flush=True)

@@ -31,7 +31,8 @@ CSS = """
 """
 
 
-def create_ui(workspace: Workspace, lang: str = "en") -> gr.Blocks:
+def build_ui(workspace: Workspace, lang: str = "en") -> tuple[gr.Blocks, Form]:
+    """The app and the Form registering its labelled components (tests inspect the latter)."""
     form = Form(lang)
     queue = RunQueue(workspace.workdir)
     with gr.Blocks(title="LlamaBoard") as demo:
@@ -42,4 +43,4 @@ def create_ui(workspace: Workspace, lang: str = "en") -> gr.Blocks:
                 build_train_tab(demo, form, bar, workspace, queue)
         bar.lang.change(form.relabel, bar.lang, list(form.labelled.values()), show_progress="hidden")
         demo.load(device_choices, None, bar.devices, show_progress="hidden")
-    return demo
+    return demo, form
