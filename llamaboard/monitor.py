@@ -43,7 +43,7 @@ def loss_figure(reader: TrainerLogReader, lang: str) -> Optional[go.Figure]:
         steps, losses = zip(*evaluation)
         figure.add_scatter(x=steps, y=losses, name=message(lang, "chart_eval_loss"), mode="lines+markers", line={"color": "#ea580c"})
     figure.update_layout(
-        height=320, margin={"l": 50, "r": 20, "t": 30, "b": 40}, template="plotly_white",
+        height=340, margin={"l": 50, "r": 20, "t": 30, "b": 40}, template="plotly_white",
         xaxis_title=message(lang, "chart_step"), yaxis_title=message(lang, "chart_loss"),
         legend={"orientation": "h", "y": 1.12}, uirevision="keep-zoom",
     )
@@ -92,3 +92,8 @@ def error_html(error: Optional[str], lang: str) -> str:
     if not error:
         return ""
     return f'<div class="lb-error"><strong>{html.escape(message(lang, "run_failed"))}</strong> {html.escape(error)}</div>'
+
+
+def log_html(log_text: str) -> str:
+    """The log tail in a box that stays scrolled to its newest line (column-reverse pins the bottom)."""
+    return f'<div class="lb-log"><pre>{html.escape(log_text)}</pre></div>'

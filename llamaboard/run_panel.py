@@ -19,7 +19,7 @@ from llamaboard.history import HistoryRow, history_rows, history_table
 from llamaboard.launcher import Launch
 from llamaboard.locales import message
 from llamaboard.notices import notice
-from llamaboard.monitor import error_html, last_error_line, loss_figure, progress_html
+from llamaboard.monitor import error_html, last_error_line, log_html, loss_figure, progress_html
 from llamaboard.paths import Workspace
 from llamaboard.run_dir import RUN_YAML, RUNNING_LOG, TRAINER_LOG, checkpoint_steps, find_runs, read_state, tail_text
 from llamaboard.run_queue import RunQueue
@@ -73,7 +73,7 @@ def build_run_panel(demo: gr.Blocks, form: Form, workspace: Workspace, queue: Ru
         error = gr.HTML(elem_id="run_error")
         with gr.Row():
             chart = form.control("loss_chart", gr.Plot, scale=3)
-            log = form.control("running_log", gr.Textbox, lines=16, max_lines=16, autoscroll=True, interactive=False, scale=2)
+            log = form.control("running_log", gr.HTML, show_label=True, container=True, scale=2)
         with gr.Row(equal_height=True):
             abort_button = form.button("abort_button", variant="stop", interactive=False)
             resume_choice = form.control("resume_checkpoint", gr.Dropdown, choices=[LAST_CHECKPOINT], value=LAST_CHECKPOINT, interactive=True)
@@ -106,7 +106,7 @@ def build_run_panel(demo: gr.Blocks, form: Form, workspace: Workspace, queue: Ru
             progress_html(label, state, view.reader.latest, lang),
             error_html(last_error_line(state, log_text), lang),
             view.unless_shown("chart", (records, lang), loss_figure(view.reader, lang)),
-            view.unless_shown("log", log_text, log_text),
+            view.unless_shown("log", log_text, log_html(log_text)),
             view.unless_shown("config", str(view.run_dir), tail_text(view.run_dir / RUN_YAML, 65_536)),
             view.unless_shown("history", (lang, [row.cells for row in view.history]), history_table(view.history, lang)),
             *_buttons(view, state.state, steps),

@@ -27,6 +27,8 @@ CSS = """
 .lb-example-head { font-weight: 600; margin-top: 8px; }
 .lb-trained { background: #dcfce7; }
 .lb-masked { color: #6b7280; }
+.lb-log { height: 300px; overflow-y: auto; display: flex; flex-direction: column-reverse; }
+.lb-log pre { white-space: pre-wrap; word-break: break-word; font-size: 0.8em; margin: 0; }
 .lb-stats th { text-align: left; padding-right: 12px; }
 """
 
