@@ -42,8 +42,9 @@ ACCORDIONS = {
         ("use_rslora", "use_dora", "pissa_init", "pissa_iter", "loraplus_lr_ratio", "create_new_adapter"),
     ),
     "quantization_accordion": (("quantization_type", "double_quantization"),),
-    "eval_accordion": (("eval_strategy", "eval_steps", "per_device_eval_batch_size", "load_best_model_at_end", "early_stopping_steps"),),
+    "eval_accordion": (("eval_dataset",), ("eval_strategy", "eval_steps", "per_device_eval_batch_size", "load_best_model_at_end", "early_stopping_steps"),),
 }
+FIELD_KINDS = {"dataset": "names", "eval_dataset": "names"}  # comma-separated names shown as multi-selects
 # Keys set elsewhere: output_dir from the run name, resume_from_checkpoint by Resume; do_train and
 # overwrite_output_dir are fixed for runs started here (a new run directory each time).
 NOT_IN_FORM = frozenset({"output_dir", "resume_from_checkpoint", "do_train", "overwrite_output_dir"})
@@ -58,15 +59,13 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
     with gr.Row(equal_height=True):
         form.field("stage", scale=1)
         dataset_dir = form.field("dataset_dir", scale=1)
-        dataset = form.field("dataset", kind="names", scale=3)
+        dataset = form.field("dataset", kind=FIELD_KINDS["dataset"], scale=3)
         preview_data_button = form.button("preview_data_button", scale=1)
     dataset_error = gr.HTML(elem_id="dataset_error")
     for keys in BASIC_ROWS:
         _field_row(form, keys)
     for accordion_id, rows in ACCORDIONS.items():
         with form.accordion(accordion_id, open=False):
-            if accordion_id == "eval_accordion":
-                eval_dataset = form.field("eval_dataset", kind="names")
             for keys in rows:
                 _field_row(form, keys)
     with form.accordion("data_preview_accordion", open=False) as data_preview_accordion:
@@ -92,7 +91,7 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
     def prepared(data: dict):
         return prepare_run(form.config_values(data), data[run_name], data[bar.devices] or [], workspace)
 
-    def refresh_datasets(folder: str, lang: str) -> tuple:
+    def refresh_datasets(folder: str) -> tuple:
         try:
             names = dataset_names(workspace.confine(folder, "dataset_dir"))
         except UserError as error:
@@ -150,16 +149,16 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
             return {preview_examples: notice(str(error), "error"), preview_stats: "", data_preview_accordion: gr.Accordion(open=True)}
         return {preview_examples: examples_html(examples, lang), preview_stats: stats_html(stats, lang), data_preview_accordion: gr.Accordion(open=True)}
 
-    dataset_outputs = [dataset, eval_dataset, dataset_error]
-    demo.load(refresh_datasets, [dataset_dir, bar.lang], dataset_outputs)
-    gr.on([dataset_dir.submit, dataset_dir.blur], refresh_datasets, [dataset_dir, bar.lang], dataset_outputs, trigger_mode="always_last")
+    dataset_outputs = [dataset, form.fields["eval_dataset"], dataset_error]
+    demo.load(refresh_datasets, dataset_dir, dataset_outputs)
+    gr.on([dataset_dir.submit, dataset_dir.blur], refresh_datasets, dataset_dir, dataset_outputs, trigger_mode="always_last")
     preview_button.click(preview_command, form_inputs, [form_message, command_row, command_yaml, command_line])
     start_button.click(start, form_inputs | {panel.view}, [form_message, panel.view, run_name]).then(
         panel.refresh, panel.refresh_inputs, panel.refresh_outputs, show_progress="hidden"
     )
     save_button.click(save_config, form_inputs | {config_path}, form_message)
     load_button.click(load_saved_config, [config_path, bar.lang], [*form.fields.values(), form_message]).then(
-        refresh_datasets, [dataset_dir, bar.lang], dataset_outputs
+        refresh_datasets, dataset_dir, dataset_outputs
     )
     preview_data_button.click(preview_data, form_inputs, [preview_examples, preview_stats, data_preview_accordion])
 
@@ -167,4 +166,4 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
 def _field_row(form: Form, keys: tuple[str, ...]) -> None:
     with gr.Row(equal_height=True):
         for key in keys:
-            form.field(key, min_width=140)
+            form.field(key, kind=FIELD_KINDS.get(key), min_width=140)
