@@ -83,7 +83,7 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
     form_message = gr.HTML(elem_id="form_message")
     with gr.Row(visible=False) as command_row:
         command_yaml = form.control("command_yaml", gr.Code, language="yaml", interactive=False, max_lines=24)
-        command_line = form.control("command_line", gr.Code, language="shell", interactive=False)
+        command_line = form.control("command_line", gr.Code, language="shell", interactive=False, wrap_lines=True)
     panel = build_run_panel(demo, form, workspace, queue, bar.lang, bar.devices)
 
     form_inputs = {*form.fields.values(), run_name, bar.devices, bar.lang}

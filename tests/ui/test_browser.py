@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import AppServer, make_workdir, screenshot
+from run_dirs import write_run
 
 from llamaboard.locales import component_text
 from llamaboard.train_tab import ACCORDIONS, BASIC_ROWS
@@ -60,6 +61,10 @@ def choose(page, field_id: str, option: str) -> None:
     page.keyboard.press("Escape")
 
 
+def click_history_row(page, run: str) -> None:
+    page.locator("#history_table span", has_text=run).first.click()
+
+
 def test_page_shows_every_train_control(app_server, page):
     open_page(page, app_server.url)
     for accordion_id in ACCORDIONS:
@@ -95,6 +100,20 @@ def test_broken_dataset_info_shows_its_error_instead_of_an_empty_list(app_server
     error.get_by_text("is not valid JSON").wait_for()
     assert "line 1" in error.inner_text()
     screenshot(page, "broken_dataset_info")
+
+
+def test_selecting_a_run_in_the_history_shows_its_curve_config_and_error(app_server, page):
+    saves = app_server.workdir / "saves"
+    write_run(saves, "history_done", "finished", steps=20, checkpoints=(10, 20))
+    write_run(saves, "history_broken", "failed", steps=4, error="DatasetError: data/identity.json record 7 has no `output`")
+    open_page(page, app_server.url)
+    click_history_row(page, "llamaboard-tiny/lora/history_done")
+    page.locator("#run_progress").get_by_text("history_done").wait_for()
+    wait_for(lambda: chart_points(page) == 20, 20, "the selected run's 20 points")
+    assert "history_done" in page.locator("#run_config").inner_text()
+    click_history_row(page, "llamaboard-tiny/lora/history_broken")
+    page.locator("#run_error").get_by_text("record 7 has no").wait_for()
+    screenshot(page, "history_failed_run")
 
 
 def test_run_from_the_form_streams_loss_reattaches_after_refresh_and_resumes_after_abort(app_server, page):
