@@ -50,8 +50,10 @@ def _load_dataset(attr: DatasetAttr, data_args: DataArgs, stage: str, seed: int)
             continue
         examples.append({**_fill_placeholders(example, placeholders), "source": record.source})
 
+    if not records:
+        raise DatasetError(f"Dataset `{attr.name}` ({attr.path}) holds no records.")
     if not examples:
-        source, reason = drops[0] if drops else (attr.file_name, "the file holds no records")
+        source, reason = drops[0]
         raise DatasetError(
             f"Dataset `{attr.name}` ({attr.path}) has no usable record for stage {stage}: all {len(records)} were dropped; "
             f"the first because {source}: {reason}."

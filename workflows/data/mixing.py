@@ -37,7 +37,9 @@ def mix_examples(datasets: list[list[dict]], strategy: str, interleave_probs: Op
         return [example for examples in datasets for example in examples]
     probs = _parse_probs(interleave_probs, len(datasets), strategy)
     rng = random.Random(seed)
-    sources = itertools.cycle(range(len(datasets))) if probs is None else iter(lambda: rng.choices(range(len(datasets)), weights=probs)[0], None)
+    sources = (
+        itertools.cycle(range(len(datasets))) if probs is None else iter(lambda: rng.choices(range(len(datasets)), weights=probs)[0], None)
+    )
     done = all if strategy == "interleave_over" else any
     positions, exhausted, mixed = [0] * len(datasets), [False] * len(datasets), []
     while not done(exhausted):

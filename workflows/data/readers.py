@@ -57,11 +57,7 @@ def _read_json(file: Path) -> list[Any]:
 
 
 def _read_jsonl(file: Path) -> list[Any]:
-    return [
-        _parse_json(line, file, line_number)
-        for line_number, line in enumerate(_read_text(file).splitlines(), start=1)
-        if line.strip()
-    ]
+    return [_parse_json(line, file, line_number) for line_number, line in enumerate(_read_text(file).splitlines(), start=1) if line.strip()]
 
 
 def _parse_json(text: str, file: Path, line_number: int | None = None) -> Any:

@@ -203,8 +203,7 @@ def _check_loadable(attr: DatasetAttr) -> DatasetAttr:
     media = [column for column in MEDIA_COLUMNS if column in attr.columns]
     if media:
         raise DatasetError(
-            f"Dataset `{attr.name}` has {'/'.join(media)} columns: images/videos/audios are not supported; "
-            "choose a text-only dataset."
+            f"Dataset `{attr.name}` has {'/'.join(media)} columns: images/videos/audios are not supported; " "choose a text-only dataset."
         )
     if not attr.path.exists():
         raise DatasetError(f"{attr.where} names `{attr.file_name}`, but {attr.path} does not exist.")

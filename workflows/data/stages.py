@@ -35,11 +35,15 @@ def check_stage(attr: DatasetAttr, stage: str) -> None:
             f'or set "ranking": true and columns chosen/rejected in {attr.where}.'
         )
     if stage not in RANKING_STAGES and attr.ranking:
-        raise DatasetError(f"Dataset `{attr.name}` holds chosen/rejected pairs (ranking): use it with stage rm, dpo or orpo, not `{stage}`.")
+        raise DatasetError(
+            f"Dataset `{attr.name}` holds chosen/rejected pairs (ranking): use it with stage rm, dpo or orpo, not `{stage}`."
+        )
     if stage == "kto" and "kto_tag" not in attr.columns:
         raise DatasetError(f"Dataset `{attr.name}` has no `kto_tag` column, which stage kto needs: add columns.kto_tag to {attr.where}.")
     if stage != "kto" and "kto_tag" in attr.columns:
-        raise DatasetError(f"Dataset `{attr.name}` is a KTO dataset (columns.kto_tag; it holds undesirable answers too): use it with stage kto, not `{stage}`.")
+        raise DatasetError(
+            f"Dataset `{attr.name}` is a KTO dataset (columns.kto_tag; it holds undesirable answers too): use it with stage kto, not `{stage}`."
+        )
 
 
 def to_example(conversation: Conversation, stage: str, default_system: Optional[str]) -> dict[str, Any]:
@@ -90,7 +94,9 @@ def _check_turns(turns: list[dict[str, Any]], ends_with_answer: bool) -> None:
     if ends_with_answer and last in USER_SIDE:
         raise RecordError(f"the conversation ends with a `{last}` turn (odd number of turns); the last turn must be the assistant's answer")
     if not ends_with_answer and last in ASSISTANT_SIDE:
-        raise RecordError(f"the prompt ends with an `{last}` turn; in a ranking example it must end with the user's turn, the answers go in chosen/rejected")
+        raise RecordError(
+            f"the prompt ends with an `{last}` turn; in a ranking example it must end with the user's turn, the answers go in chosen/rejected"
+        )
     for index, turn in enumerate(turns):
         _check_content(turn, index)
         if not turn["content"].strip():
