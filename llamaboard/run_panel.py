@@ -21,7 +21,7 @@ from llamaboard.locales import message
 from llamaboard.notices import notice
 from llamaboard.monitor import error_html, last_error_line, log_html, loss_figure, progress_html
 from llamaboard.paths import Workspace
-from llamaboard.run_dir import RUN_YAML, RUNNING_LOG, TRAINER_LOG, checkpoint_steps, find_runs, read_state, tail_text
+from llamaboard.run_dir import CHECKPOINT_PATTERN, RUN_YAML, RUNNING_LOG, TRAINER_LOG, checkpoint_steps, find_runs, read_state, tail_text
 from llamaboard.run_queue import RunQueue
 from llamaboard.trainer_log import TrainerLogReader
 
@@ -99,13 +99,12 @@ def build_run_panel(demo: gr.Blocks, form: Form, workspace: Workspace, queue: Ru
         view.reader.poll()
         log_text = tail_text(view.run_dir / RUNNING_LOG)
         label = str(view.run_dir.relative_to(workspace.saves_dir))
-        records = len(view.reader.records)
         steps = checkpoint_steps(view.run_dir)
         return (
             view,
             progress_html(label, state, view.reader.latest, lang),
             error_html(last_error_line(state, log_text), lang),
-            view.unless_shown("chart", (records, lang), loss_figure(view.reader, lang)),
+            view.unless_shown("chart", (view.reader.offset, len(view.reader.records), lang), loss_figure(view.reader, lang)),
             view.unless_shown("log", log_text, log_html(log_text)),
             view.unless_shown("config", str(view.run_dir), tail_text(view.run_dir / RUN_YAML, 65_536)),
             view.unless_shown("history", (lang, [row.cells for row in view.history]), history_table(view.history, lang)),
@@ -126,6 +125,8 @@ def build_run_panel(demo: gr.Blocks, form: Form, workspace: Workspace, queue: Ru
     def resume(view: RunView, checkpoint: str, selected_devices: list[str], lang: str) -> tuple[RunView, str]:
         if view.run_dir is None:
             return view, notice(message(lang, "no_run_selected"), "note")
+        if checkpoint not in (None, LAST_CHECKPOINT) and not CHECKPOINT_PATTERN.match(checkpoint):
+            return view, notice(message(lang, "checkpoint_invalid"), "error")
         target = "true" if checkpoint in (None, LAST_CHECKPOINT) else str(view.run_dir / checkpoint)
         outcome = queue.submit(Launch(view.run_dir, (f"resume_from_checkpoint={target}",), device_env(selected_devices)))
         view.watch(view.run_dir, follow=True)

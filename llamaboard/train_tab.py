@@ -18,7 +18,7 @@ from llamaboard.locales import message
 from llamaboard.paths import Workspace
 from llamaboard.notices import notice
 from llamaboard.run_builder import create_run_dir, prepare_run
-from llamaboard.run_panel import RunPanel, build_run_panel
+from llamaboard.run_panel import build_run_panel
 from llamaboard.run_queue import RunQueue
 from llamaboard.top_bar import TopBar
 from workflows.config import load_config

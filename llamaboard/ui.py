@@ -8,7 +8,6 @@ config loading reach them without further wiring.
 import gradio as gr
 
 from llamaboard.form import Form
-from llamaboard.locales import component_text
 from llamaboard.paths import Workspace
 from llamaboard.run_queue import RunQueue
 from llamaboard.top_bar import build_top_bar, device_choices

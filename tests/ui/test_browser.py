@@ -6,11 +6,10 @@ the main states are saved to test-artifacts/ for a person to look at.
 
 import json
 import re
-import time
-from pathlib import Path
 
 import pytest
 import yaml
+from browser_helpers import chart_points, choose, click_history_row, open_page, type_into, wait_for
 from conftest import AppServer, make_workdir, screenshot
 from run_dirs import write_run
 
@@ -23,46 +22,6 @@ FAST_RUN = {  # the tiny model, slowed by a large batch so a person (and this te
     "dataset": "identity", "max_steps": 10, "logging_steps": 1, "save_steps": 10,
     "per_device_train_batch_size": 64, "learning_rate": 1.0e-3, "cutoff_len": 256,
 }
-
-
-def open_page(page, url: str) -> None:
-    """Load the page and wait for its load events (the run panel fills in), so typing is not overwritten."""
-    page.goto(url)
-    page.wait_for_selector("#start_button")
-    page.wait_for_function("() => document.querySelector('#run_progress').innerText.trim().length > 0")
-
-
-def chart_points(page) -> int:
-    """Training-loss points the plotly chart currently draws (0 while it is empty)."""
-    return page.evaluate("() => { const plot = document.querySelector('#loss_chart .js-plotly-plot'); return plot && plot.data ? plot.data[0].x.length : 0; }")
-
-
-def wait_for(condition, timeout_s: float, what: str, interval_s: float = 0.5):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-
-
-def type_into(page, component_id: str, text: str, submit: bool = False) -> None:
-    """Type into a textbox (Gradio renders single- and multi-line ones as textarea or input)."""
-    box = page.locator(f"#{component_id} textarea, #{component_id} input").first
-    box.fill(text)
-    if submit:
-        box.press("Enter")
-
-
-def choose(page, field_id: str, option: str) -> None:
-    page.click(f"#{field_id} input")
-    page.get_by_role("option", name=option, exact=True).click()
-    page.keyboard.press("Escape")
-
-
-def click_history_row(page, run: str) -> None:
-    page.locator("#history_table span", has_text=run).first.click()
 
 
 def test_page_shows_every_train_control(app_server, page):

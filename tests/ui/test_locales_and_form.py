@@ -3,7 +3,6 @@
 import re
 from pathlib import Path
 
-import gradio as gr
 import pytest
 import yaml
 

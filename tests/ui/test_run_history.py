@@ -1,9 +1,11 @@
 """Run states, checkpoints, history rows and monitor rendering, read from hand-written run directories."""
 
+import json
+import os
 import subprocess
 import sys
 
-from run_dirs import log_line, write_run
+from run_dirs import write_run
 
 from llamaboard.history import history_rows, history_table
 from llamaboard.models import adapter_choices
@@ -40,9 +42,9 @@ def test_a_running_status_whose_process_is_gone_reads_as_failed(tmp_path):
 
 def test_a_launched_job_that_died_before_writing_status_reads_as_failed(tmp_path):
     run_dir = write_run(tmp_path / "saves", "early", None)
-    (run_dir / "launch.json").write_text(f'{{"pid": {dead_pid()}, "launched_at": "2025-01-01T00:00:00"}}')
+    (run_dir / "launch.json").write_text(json.dumps({"pid": dead_pid(), "launched_at": "2025-01-01T00:00:00"}))
     assert read_state(run_dir).state == "failed"
-    (run_dir / "launch.json").write_text('{"pid": %d}' % __import__("os").getpid())
+    (run_dir / "launch.json").write_text(json.dumps({"pid": os.getpid()}))
     assert read_state(run_dir).state == "starting"
 
 
