@@ -62,7 +62,7 @@ def _wire(bar: TopBar, workspace: Workspace) -> None:
         available = {path for _, path in choices}
         return gr.Dropdown(choices=choices, value=[path for path in selected or [] if path in available])
 
-    bar.model.change(pick_template, bar.model, bar.template)
+    bar.model.input(pick_template, bar.model, bar.template)  # user choices only: a loaded config keeps its template
     for trigger in (bar.model.change, bar.finetuning_type.change, bar.adapters.focus):
         trigger(list_adapters, [bar.model, bar.finetuning_type, bar.adapters], bar.adapters, show_progress="hidden")
 

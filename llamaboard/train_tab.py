@@ -17,7 +17,7 @@ from llamaboard.form import Form
 from llamaboard.locales import message
 from llamaboard.paths import Workspace
 from llamaboard.notices import notice
-from llamaboard.run_builder import create_run_dir, prepare_run
+from llamaboard.run_builder import PreparedRun, create_run_dir, prepare_run
 from llamaboard.run_panel import build_run_panel
 from llamaboard.run_queue import RunQueue
 from llamaboard.top_bar import TopBar
@@ -88,7 +88,7 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
 
     form_inputs = {*form.fields.values(), run_name, bar.devices, bar.lang}
 
-    def prepared(data: dict):
+    def prepare(data: dict) -> PreparedRun:
         return prepare_run(form.config_values(data), data[run_name], data[bar.devices] or [], workspace)
 
     def refresh_datasets(folder: str) -> tuple:
@@ -100,7 +100,7 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
 
     def preview_command(data: dict) -> dict:
         try:
-            run = prepared(data)
+            run = prepare(data)
         except UserError as error:
             return {form_message: notice(str(error), "error"), command_row: gr.Row(visible=False)}
         return {
@@ -113,7 +113,7 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
     def start(data: dict) -> dict:
         lang = data[bar.lang]
         try:
-            run = prepared(data)
+            run = prepare(data)
             create_run_dir(run)
             outcome = queue.submit(run.launch)
         except UserError as error:
@@ -125,7 +125,7 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
     def save_config(data: dict) -> str:
         lang = data[bar.lang]
         try:
-            run = prepared(data)
+            run = prepare(data)
             path = workspace.confine(data[config_path], "config_path")
         except UserError as error:
             return notice(str(error), "error")
@@ -144,7 +144,7 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
     def preview_data(data: dict) -> dict:
         lang = data[bar.lang]
         try:
-            examples, stats = run_preview(prepared(data).yaml_text, workspace.workdir)
+            examples, stats = run_preview(prepare(data).yaml_text, workspace.workdir)
         except (UserError, PreviewFailed) as error:
             return {preview_examples: notice(str(error), "error"), preview_stats: "", data_preview_accordion: gr.Accordion(open=True)}
         return {preview_examples: examples_html(examples, lang), preview_stats: stats_html(stats, lang), data_preview_accordion: gr.Accordion(open=True)}
