@@ -216,6 +216,7 @@ GOOD_SHAREGPT = {"conversations": turns(("human", "Hi"), ("gpt", "Hello!"))}
             "message 1 is a system message; only the first message may be one",
         ),
         (SHAREGPT, GOOD_SHAREGPT, {"conversations": turns(("human", ""), ("gpt", "b"))}, "sft", "turn 0 (`user`) is empty"),
+        ({"columns": {"system": "system"}}, GOOD_ALPACA, {**GOOD_ALPACA, "system": ["be nice"]}, "sft", "the system prompt is list, not a string"),
         (
             {**SHAREGPT, "columns": {"messages": "conversations", "kto_tag": "label"}},
             {**GOOD_SHAREGPT, "label": True},

@@ -53,7 +53,9 @@ def to_example(conversation: Conversation, stage: str, default_system: Optional[
 
     ranking = stage in RANKING_STAGES
     _check_turns(conversation.turns, ends_with_answer=not ranking)
-    system = conversation.system if isinstance(conversation.system, str) and conversation.system else default_system
+    if conversation.system is not None and not isinstance(conversation.system, str):
+        raise RecordError(f"the system prompt is {type(conversation.system).__name__}, not a string")
+    system = conversation.system or default_system
     head = [{"role": SYSTEM, "content": system}] if system else []
     example: dict[str, Any] = {"messages": head + conversation.turns, "tools": conversation.tools}
     if ranking:
