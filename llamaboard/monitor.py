@@ -14,6 +14,7 @@ from llamaboard.locales import message
 from llamaboard.run_dir import RunState
 from llamaboard.trainer_log import TrainerLogReader
 
+MAX_CHART_POINTS = 2000  # per curve: a long run's chart stays light to send every poll
 STATE_COLOURS = {"running": "#2563eb", "starting": "#2563eb", "queued": "#7c3aed", "finished": "#16a34a", "failed": "#dc2626", "aborted": "#d97706", "created": "#6b7280"}
 
 
@@ -37,10 +38,12 @@ def loss_figure(reader: TrainerLogReader, lang: str) -> Optional[go.Figure]:
     figure = go.Figure()
     if train:
         steps, losses = zip(*train)
+        smoothed = smooth(list(losses))
+        steps, losses, smoothed = (_thin(list(values)) for values in (steps, losses, smoothed))
         figure.add_scatter(x=steps, y=losses, name=message(lang, "chart_train_loss"), mode="lines", line={"color": "rgba(37,99,235,0.35)"})
-        figure.add_scatter(x=steps, y=smooth(list(losses)), name=message(lang, "chart_smoothed"), mode="lines", line={"color": "#2563eb", "width": 2.5})
+        figure.add_scatter(x=steps, y=smoothed, name=message(lang, "chart_smoothed"), mode="lines", line={"color": "#2563eb", "width": 2.5})
     if evaluation:
-        steps, losses = zip(*evaluation)
+        steps, losses = zip(*evaluation[-MAX_CHART_POINTS:])
         figure.add_scatter(x=steps, y=losses, name=message(lang, "chart_eval_loss"), mode="lines+markers", line={"color": "#ea580c"})
     figure.update_layout(
         height=340, margin={"l": 50, "r": 20, "t": 30, "b": 40}, template="plotly_white",
@@ -48,6 +51,13 @@ def loss_figure(reader: TrainerLogReader, lang: str) -> Optional[go.Figure]:
         legend={"orientation": "h", "y": 1.12}, uirevision="keep-zoom",
     )
     return figure
+
+
+def _thin(values: list) -> list:
+    """At most about MAX_CHART_POINTS evenly spaced values, always keeping the first and the last."""
+    stride = max(1, len(values) // MAX_CHART_POINTS)
+    thinned = values[::stride]
+    return thinned if (len(values) - 1) % stride == 0 else thinned + values[-1:]
 
 
 def progress_html(run_label: str, state: RunState, latest: Optional[dict[str, Any]], lang: str) -> str:

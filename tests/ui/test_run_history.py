@@ -5,11 +5,11 @@ import os
 import subprocess
 import sys
 
-from run_dirs import write_run
+from run_dirs import log_line, write_run
 
 from llamaboard.history import history_rows, history_table
 from llamaboard.models import adapter_choices
-from llamaboard.monitor import error_html, last_error_line, loss_figure, progress_html, smooth
+from llamaboard.monitor import MAX_CHART_POINTS, error_html, last_error_line, loss_figure, progress_html, smooth
 from llamaboard.run_dir import checkpoint_steps, find_runs, read_state
 from llamaboard.trainer_log import TrainerLogReader
 
@@ -91,3 +91,14 @@ def test_smoothing_keeps_the_length_and_damps_noise():
     noisy = [3.0, 1.0] * 20
     smoothed = smooth(noisy)
     assert len(smoothed) == len(noisy) and max(smoothed[10:]) - min(smoothed[10:]) < 1.0
+
+
+def test_a_long_run_is_thinned_for_the_chart_but_keeps_its_ends(tmp_path):
+    path = tmp_path / "trainer_log.jsonl"
+    path.write_text("".join(log_line(step, total=9000, loss=1.0) for step in range(1, 9001)))
+    reader = TrainerLogReader(path)
+    reader.poll()
+    figure = loss_figure(reader, "en")
+    steps = list(figure.data[0].x)
+    assert len(steps) <= MAX_CHART_POINTS + 1 and steps[0] == 1 and steps[-1] == 9000
+    assert len(figure.data[1].x) == len(steps)
