@@ -54,8 +54,8 @@ def loss_figure(reader: TrainerLogReader, lang: str) -> Optional[go.Figure]:
 
 
 def _thin(values: list) -> list:
-    """At most about MAX_CHART_POINTS evenly spaced values, always keeping the first and the last."""
-    stride = max(1, len(values) // MAX_CHART_POINTS)
+    """At most MAX_CHART_POINTS (+1) evenly spaced values, always keeping the first and the last."""
+    stride = max(1, math.ceil(len(values) / MAX_CHART_POINTS))
     thinned = values[::stride]
     return thinned if (len(values) - 1) % stride == 0 else thinned + values[-1:]
 
