@@ -74,9 +74,7 @@ class Form:
         updates = {}
         for component_id, block in self.labelled.items():
             label = component_text(lang, component_id)
-            if isinstance(block, gr.Button):
-                updates[block] = gr.update(value=label)
-            elif isinstance(block, gr.Markdown):
+            if isinstance(block, (gr.Button, gr.Markdown)):
                 updates[block] = gr.update(value=label)
             elif isinstance(block, (gr.Accordion, gr.Tab)):
                 updates[block] = gr.update(label=label)

@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 
 
 class RunQueue:
+    """The queue of one workdir; every method reads the files afresh (several processes may share them)."""
+
     def __init__(self, workdir: Path):
         self.workdir = workdir
         self.saves_dir = workdir / "saves"
