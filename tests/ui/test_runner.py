@@ -134,3 +134,14 @@ def test_config_values_round_trip_through_the_form_controls():
     specs = {key: FieldSpec.of(key, "names" if key == "dataset" else None) for key in flat if key != "resume_from_checkpoint"}
     back = {key: spec.from_form(spec.to_form(flat[key])) for key, spec in specs.items()}
     assert RunConfig.from_flat_dict(back) == config
+
+
+def test_chosen_gpus_become_the_jobs_cuda_visible_devices_through_the_uis_own(monkeypatch):
+    from llamaboard import devices
+
+    monkeypatch.setattr(devices, "detect_devices", lambda: ("cuda:0 NVIDIA H100", "cuda:1 NVIDIA H100"))
+    assert devices.device_env(["cuda:1 NVIDIA H100"], {}) == {"CUDA_VISIBLE_DEVICES": "1"}
+    assert devices.device_env(["cuda:0 NVIDIA H100", "cuda:1 NVIDIA H100"], {"CUDA_VISIBLE_DEVICES": "2,3"}) == {"CUDA_VISIBLE_DEVICES": "2,3"}
+    assert devices.device_env(["cuda:1 NVIDIA H100"], {"CUDA_VISIBLE_DEVICES": "2,3"}) == {"CUDA_VISIBLE_DEVICES": "3"}
+    monkeypatch.setattr(devices, "detect_devices", lambda: ("cpu",))
+    assert devices.device_env(["cpu"], {}) == {}
