@@ -36,6 +36,7 @@ def preview_examples(config: RunConfig) -> list[dict]:
                 "input_ids": encoded["input_ids"],
                 "labels": encoded["labels"],
                 "text": tokenizer.decode(encoded["input_ids"], skip_special_tokens=False),
+                "tokens": [tokenizer.decode([token_id], skip_special_tokens=False) for token_id in encoded["input_ids"]],
             }
         )
     return records

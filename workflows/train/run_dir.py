@@ -75,7 +75,7 @@ class RunDirectory:
     def check_writable(self, overwrite: bool, resuming: bool) -> None:
         """Refuse to mix a new run into a finished or running one by accident."""
         status = read_status(self.path)
-        if status is None or resuming:
+        if status is None or resuming or not self.is_main_process:  # other ranks see rank 0's fresh status
             return
         if status.get("state") == "running" and _pid_alive(status.get("pid")):
             raise ConfigError(f"`output_dir: {self.path}` holds a run that is still going (pid {status['pid']}). Choose another output_dir or abort that run first.")
