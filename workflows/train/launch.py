@@ -133,7 +133,6 @@ def _setup_logging(run_dir: RunDirectory) -> None:
         format="[%(asctime)s] %(levelname)s %(name)s: %(message)s",
         datefmt="%Y-%m-%d %H:%M:%S",
         stream=sys.stderr,
-        force=True,
     )
     import transformers
 
