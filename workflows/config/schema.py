@@ -156,6 +156,9 @@ class GenerationArgs(_Group):
     top_k: int = Field(50, ge=0, description="Sample only among the k most likely tokens.")
     max_new_tokens: int = Field(1024, ge=1, description="Maximum tokens generated per answer.")
     repetition_penalty: float = Field(1.0, gt=0, description="Penalty for repeating tokens (1.0 = none).")
+    infer_backend: Literal["huggingface", "vllm", "sglang"] = Field(
+        "huggingface", description="Inference engine: huggingface (any device), or vllm / sglang (need a GPU and the package installed)."
+    )
 
 
 GROUPS: dict[str, type[_Group]] = {

@@ -1,0 +1,103 @@
+"""Chat engine on the built-in tiny model: prompts equal the official chat template, greedy output is
+deterministic and the same streamed, batched or not, stop words end generation, every adapter is merged."""
+
+import importlib.util
+
+import pytest
+import torch
+
+from workflows.chat import load_engine
+from workflows.chat.base import RequestError
+from workflows.chat.stops import find_stop, held_back
+from workflows.config import load_config
+from workflows.errors import ConfigError, UserError
+
+GREEDY = {"do_sample": False, "max_new_tokens": 12}
+CONVERSATION = [
+    {"role": "user", "content": "Who are you?"},
+    {"role": "assistant", "content": "I am an assistant."},
+    {"role": "user", "content": "What can you do?"},
+]
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model_dir):
+    return load_engine(load_config(None, []))
+
+
+def _random_adapter(base_dir, target, seed):
+    """A LoRA adapter with non-zero random weights, so merging it visibly changes the model."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(base_dir)
+    peft_model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    peft_model.save_pretrained(target)
+    return str(target)
+
+
+def test_prompt_equals_official_chat_template(engine):
+    system = "You are terse."
+    ids = engine.encode(CONVERSATION, system=system)
+    official = engine.tokenizer.apply_chat_template(
+        [{"role": "system", "content": system}, *CONVERSATION], add_generation_prompt=True, tokenize=True, return_dict=True
+    )["input_ids"]
+    assert ids == official == engine.template.encode_prompt(engine.tokenizer, [{"role": "system", "content": system}, *CONVERSATION])
+
+
+def test_greedy_is_deterministic_and_streaming_matches(engine):
+    first, second = engine.chat(CONVERSATION, **GREEDY)[0], engine.chat(CONVERSATION, **GREEDY)[0]
+    assert first == second and first.text
+    assert first.prompt_length == len(engine.encode(CONVERSATION))
+    stream = engine.stream_chat(CONVERSATION, **GREEDY)
+    assert "".join(stream) == first.text and stream.response == first
+
+
+def test_batch_with_left_padding_equals_single_answers(engine):
+    conversations = [CONVERSATION, [{"role": "user", "content": "hi"}]]
+    assert engine.batch(conversations, **GREEDY) == [engine.chat(messages, **GREEDY)[0] for messages in conversations]
+
+
+def test_stop_words_end_generation(engine, monkeypatch):
+    assert engine.tokenizer.convert_tokens_to_ids("<|im_end|>") in engine.stop_ids
+    full = engine.chat(CONVERSATION, **GREEDY)[0]
+    first_token = engine.tokenizer(full.text, add_special_tokens=False)["input_ids"][0]
+    monkeypatch.setattr(engine, "stop_ids", [*engine.stop_ids, first_token])
+    stopped = engine.chat(CONVERSATION, **GREEDY)[0]
+    assert (stopped.response_length, stopped.finish_reason) == (1, "stop")
+    assert engine.batch([CONVERSATION], **GREEDY)[0].finish_reason == "stop"
+
+
+def test_user_stop_strings_cut_the_answer(engine):
+    full = engine.chat(CONVERSATION, **GREEDY)[0].text
+    stop = full[3:6]
+    answer = engine.chat(CONVERSATION, stop=[stop], **GREEDY)[0]
+    assert answer.text == full[: full.find(stop)] and answer.finish_reason == "stop"
+    assert find_stop("abcSTOPd", ["STOP", "d"]) == 3 and held_back("abcST", ["STOP"]) == 2 and held_back("abc", ["STOP"]) == 0
+
+
+def test_requests_that_cannot_be_served_are_user_errors(engine):
+    with pytest.raises(RequestError, match="context"):
+        engine.encode([{"role": "user", "content": "word " * engine.context_length}])
+    with pytest.raises(UserError, match="role"):
+        engine.encode([{"role": "assistant", "content": "hi"}, {"role": "user", "content": "hi"}])
+    with pytest.raises(RequestError, match="temperature"):
+        engine.chat(CONVERSATION, temperature=-1)
+
+
+def test_adapters_are_all_merged(engine, tiny_model_dir, tmp_path):
+    first = _random_adapter(tiny_model_dir, tmp_path / "a", seed=1)
+    second = _random_adapter(tiny_model_dir, tmp_path / "b", seed=2)
+    answers = {}
+    for paths in (first, f"{first},{second}"):
+        adapted = load_engine(load_config(None, [f"adapter_name_or_path={paths}"]))
+        answers[paths] = adapted.chat(CONVERSATION, **GREEDY)[0].text
+    base = engine.chat(CONVERSATION, **GREEDY)[0].text
+    assert len({base, *answers.values()}) == 3
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vllm is installed here")
+def test_missing_gpu_backend_is_a_clear_error():
+    with pytest.raises(ConfigError, match="not installed; it needs a GPU"):
+        load_engine(load_config(None, ["infer_backend=vllm"]))
