@@ -1,0 +1,112 @@
+"""Training speed and memory of the tiny LoRA SFT run, measured from outside the process.
+
+    python bench/train_throughput.py [--steps 50]
+
+Prints wall time, time from process start to the first trainer_log.jsonl line,
+effective (non-padding) tokens per second, peak RSS of the whole process tree,
+and the tokenisation throughput on 10,000 generated records.
+Targets (issue 3): first logged step <= 3 s, peak RSS <= 500 MB.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT_ROOT))
+
+
+def tree_rss(process: psutil.Process) -> int:
+    total = 0
+    for member in [process, *process.children(recursive=True)]:
+        try:
+            total += member.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def measure_training(steps: int, cache: str) -> dict:
+    run_dir = Path(tempfile.mkdtemp(prefix="bench-run-")) / "run"
+    command = [sys.executable, "-m", "workflows", "train", "examples/tiny_lora_sft.yaml", f"output_dir={run_dir}",
+               f"max_steps={steps}", f"save_steps={steps}", "logging_steps=1"]  # fmt: skip
+    env = {**os.environ, "LLAMABOARD_CACHE": cache}
+    start = time.perf_counter()
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    watched = psutil.Process(process.pid)
+    peak, first_step = 0, None
+    log = run_dir / "trainer_log.jsonl"
+    while process.poll() is None:
+        peak = max(peak, tree_rss(watched))
+        if first_step is None and log.is_file() and log.stat().st_size:
+            first_step = time.perf_counter() - start
+        time.sleep(0.05)
+    wall = time.perf_counter() - start
+    if process.returncode != 0:
+        raise SystemExit(f"training failed, see {run_dir / 'running_log.txt'}")
+    lines = [json.loads(line) for line in log.read_text().splitlines() if "loss" in line]
+    first, last = lines[0], lines[-1]
+    state = json.loads((run_dir / "trainer_state.json").read_text())
+    train_seconds = next(entry["train_runtime"] for entry in state["log_history"] if "train_runtime" in entry)
+    return {
+        "wall_s": wall,
+        "first_logged_step_s": first_step,
+        "train_runtime_s": train_seconds,
+        "tokens": last["total_tokens"],
+        "effective_tokens_per_s": last["total_tokens"] / train_seconds,
+        "peak_rss_mb": peak / 2**20,
+        "loss_first_last": (first["loss"], last["loss"]),
+    }
+
+
+def measure_tokenisation(records: int = 10_000) -> dict:
+    from workflows.config import load_config
+    from workflows.features.build import encode_examples
+    from workflows.models.loader import load_tokenizer
+    from workflows.templates import get_template
+
+    config = load_config(None, ["template=qwen", "cutoff_len=512"])
+    tokenizer = load_tokenizer(config.model)
+    template = get_template("qwen", tokenizer)
+    examples = [
+        {"messages": [
+            {"role": "user", "content": f"Question {index}: how many apples are left if you eat {index % 7} of {index % 13 + 7}?"},
+            {"role": "assistant", "content": f"{index % 13 + 7 - index % 7} apples are left, because {index % 13 + 7} minus {index % 7} is that many."},
+        ]}
+        for index in range(records)
+    ]  # fmt: skip
+    start = time.perf_counter()
+    encoded = encode_examples(examples, config, tokenizer, template)
+    seconds = time.perf_counter() - start
+    tokens = sum(len(item["input_ids"]) for item in encoded)
+    return {"records": records, "seconds": seconds, "records_per_s": records / seconds, "tokens_per_s": tokens / seconds}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=50)
+    options = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-cache-") as cache:
+        os.environ["LLAMABOARD_CACHE"] = cache
+        subprocess.run([sys.executable, "-c", "from workflows.models.tiny import build_tiny_model; build_tiny_model()"], cwd=PROJECT_ROOT, check=True)
+        cold = measure_training(options.steps, cache)
+        warm = measure_training(options.steps, cache)  # tokenised data now cached
+        tokenisation = measure_tokenisation()
+    for label, result in (("cold cache", cold), ("warm cache", warm)):
+        print(f"train {options.steps} steps ({label}): wall {result['wall_s']:.1f} s, first logged step {result['first_logged_step_s']:.2f} s "
+              f"(target <= 3 s, ratio {result['first_logged_step_s'] / 3:.2f}), {result['effective_tokens_per_s']:.0f} effective tokens/s, "
+              f"peak RSS {result['peak_rss_mb']:.0f} MB (target <= 500 MB, ratio {result['peak_rss_mb'] / 500:.2f}), "
+              f"loss {result['loss_first_last'][0]:.3f} -> {result['loss_first_last'][1]:.3f}")  # fmt: skip
+    print(f"tokenisation: {tokenisation['records']} records in {tokenisation['seconds']:.2f} s = "
+          f"{tokenisation['records_per_s']:.0f} records/s, {tokenisation['tokens_per_s']:.0f} tokens/s")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
