@@ -8,6 +8,8 @@ tokenizer and template -> features -> model -> trainer -> train -> save.
 
 import logging
 
+from transformers import PrinterCallback
+
 from workflows.config import RunConfig
 from workflows.features.build import build_features
 from workflows.features.collator import PaddingCollator
@@ -49,6 +51,7 @@ def run(config: RunConfig, run_dir: RunDirectory, stop: GracefulStopCallback, sh
         callbacks=[TrainerLogCallback(run_dir.trainer_log_path, run_dir.is_main_process), stop, *extra_callbacks(config)],
         loraplus_lr_ratio=config.finetuning.loraplus_lr_ratio,
     )
+    trainer.remove_callback(PrinterCallback)  # without a terminal it prints raw dicts; TrainerLogCallback logs readable lines
     result = trainer.train(resume_from_checkpoint=config.training.resume_from_checkpoint or None)
     if stop.received:
         return "aborted"
