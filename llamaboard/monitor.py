@@ -13,21 +13,10 @@ import plotly.graph_objects as go
 from llamaboard.locales import message
 from llamaboard.run_dir import RunState
 from llamaboard.trainer_log import TrainerLogReader
+from workflows.train.loss_curve import smooth
 
 MAX_CHART_POINTS = 2000  # per curve: a long run's chart stays light to send every poll
 STATE_COLOURS = {"running": "#2563eb", "starting": "#2563eb", "queued": "#7c3aed", "finished": "#16a34a", "failed": "#dc2626", "aborted": "#d97706", "created": "#6b7280"}
-
-
-def smooth(values: list[float]) -> list[float]:
-    """Exponential moving average whose weight grows with the number of points (as LLaMA-Factory plots)."""
-    if not values:
-        return []
-    weight = 1.8 * (1 / (1 + math.exp(-0.05 * len(values))) - 0.5)
-    smoothed, last = [], values[0]
-    for value in values:
-        last = last * weight + (1 - weight) * value
-        smoothed.append(last)
-    return smoothed
 
 
 def loss_figure(reader: TrainerLogReader, lang: str) -> Optional[go.Figure]:

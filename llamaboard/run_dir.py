@@ -11,21 +11,21 @@ the job writes its own ``status.json`` and the case where it dies before that.
 
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 import yaml
 
-RUN_YAML = "run.yaml"
-STATUS_JSON = "status.json"
+from workflows.train.run_dir import CHECKPOINT_PATTERN, RUN_CONFIG_FILE, RUNNING_LOG_FILE, STATUS_FILE, TRAINER_LOG_FILE, pid_alive
+
+RUN_YAML = RUN_CONFIG_FILE
+STATUS_JSON = STATUS_FILE
 LAUNCH_JSON = "launch.json"
-TRAINER_LOG = "trainer_log.jsonl"
-RUNNING_LOG = "running_log.txt"
+TRAINER_LOG = TRAINER_LOG_FILE
+RUNNING_LOG = RUNNING_LOG_FILE
 ACTIVE_STATES = ("starting", "running")
 FINAL_MODEL_FILES = ("adapter_config.json", "adapter_model.safetensors", "model.safetensors", "model.safetensors.index.json")
-CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -49,25 +49,6 @@ def read_json(path: Path) -> Optional[dict[str, Any]]:
     except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
         return None
     return loaded if isinstance(loaded, dict) else None
-
-
-def pid_alive(pid: Optional[int]) -> bool:
-    """True while ``pid`` runs; a zombie (exited, not yet reaped) counts as ended."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    stat_path = Path(f"/proc/{pid}/stat")
-    if stat_path.exists():
-        try:
-            return stat_path.read_text().rsplit(")", 1)[1].split()[0] != "Z"
-        except (OSError, IndexError):
-            return True
-    return True
 
 
 def read_state(run_dir: Path, queued: bool = False) -> RunState:

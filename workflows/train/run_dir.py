@@ -77,7 +77,7 @@ class RunDirectory:
         status = read_status(self.path)
         if status is None or resuming or not self.is_main_process:  # other ranks see rank 0's fresh status
             return
-        if status.get("state") == "running" and _pid_alive(status.get("pid")):
+        if status.get("state") == "running" and pid_alive(status.get("pid")):
             raise ConfigError(f"`output_dir: {self.path}` holds a run that is still going (pid {status['pid']}). Choose another output_dir or abort that run first.")
         if not overwrite and (list_checkpoints(self.path) or status.get("state") == "finished"):
             raise ConfigError(
@@ -161,7 +161,8 @@ def _log_step(line: str) -> int:
         return 0
 
 
-def _pid_alive(pid: Optional[int]) -> bool:
+def pid_alive(pid: Optional[int]) -> bool:
+    """True while ``pid`` runs; a zombie (exited, not yet reaped) counts as ended."""
     if not pid:
         return False
     try:
@@ -170,4 +171,8 @@ def _pid_alive(pid: Optional[int]) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    stat_path = Path(f"/proc/{pid}/stat")
+    try:
+        return stat_path.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
