@@ -18,6 +18,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = {
     "train": "Train a model (stages pt, sft) and write a run directory.",
     "preview-data": "Show how examples are tokenised and masked (loads only the tokenizer).",
+    "api": "Serve the model (with its adapters) as an OpenAI-compatible API on API_HOST:API_PORT (default 127.0.0.1:8000).",
     "version": "Print versions and available devices.",
     "webui": "Start the LlamaBoard web UI (same as `python app.py`).",
 }
@@ -62,6 +63,14 @@ def _preview_data(argv: list[str]) -> int:
     return 0
 
 
+def _api(argv: list[str]) -> int:
+    options = _config_parser("api", " Environment: API_HOST, API_PORT, API_KEY (bearer token), API_MODEL_NAME.").parse_args(argv)
+    config = _load(options.args)
+    from workflows.api.server import serve
+
+    return serve(config)
+
+
 def _version(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m workflows version", description=COMMANDS["version"])
     parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -83,7 +92,7 @@ def _webui(argv: list[str]) -> int:
     os.execv(sys.executable, [sys.executable, str(PROJECT_ROOT / "app.py"), *argv])
 
 
-HANDLERS = {"train": _train, "preview-data": _preview_data, "version": _version, "webui": _webui}
+HANDLERS = {"train": _train, "preview-data": _preview_data, "api": _api, "version": _version, "webui": _webui}
 
 
 def main(argv: list[str] | None = None) -> int:

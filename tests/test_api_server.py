@@ -1,0 +1,154 @@
+"""The OpenAI-compatible server as a real subprocess, driven by the official `openai` client:
+streaming and not, concurrency, malformed requests in OpenAI's error shape, and the API key."""
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import openai
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+
+API_KEY = "test-key"
+MODEL = "llamaboard-tiny"
+HELLO = [{"role": "user", "content": "Who are you?"}]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_api(port: int, *overrides: str, env: dict | None = None) -> subprocess.Popen:
+    """`python -m workflows api` on ``port``, returned once /v1/models answers."""
+    environment = {**os.environ, "API_PORT": str(port), **(env or {})}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "workflows", "api", *overrides], cwd=PROJECT_ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"api exited with {process.returncode}:\n{process.stdout.read()}")
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=1)
+            return process
+        except httpx.TransportError:
+            time.sleep(0.3)
+    process.kill()
+    raise AssertionError("api did not start within 120 s")
+
+
+@pytest.fixture(scope="module")
+def base_url(tiny_model_dir):
+    port = free_port()
+    process = start_api(port, "do_sample=false", env={"API_KEY": API_KEY})
+    yield f"http://127.0.0.1:{port}/v1"
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def client(base_url):
+    return openai.OpenAI(base_url=base_url, api_key=API_KEY, max_retries=0)
+
+
+def test_models_and_a_completion_with_usage(client):
+    assert [model.id for model in client.models.list().data] == [MODEL]
+    completion = client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=6, temperature=0)
+    choice = completion.choices[0]
+    assert choice.message.role == "assistant" and choice.message.content
+    assert choice.finish_reason in ("stop", "length")
+    usage = completion.usage
+    assert usage.prompt_tokens > 0 and 0 < usage.completion_tokens <= 6
+    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+
+
+def test_stream_equals_the_plain_answer(client):
+    plain = client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=8, temperature=0)
+    chunks = list(client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=8, temperature=0, stream=True, stream_options={"include_usage": True}))
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
+    assert text == plain.choices[0].message.content
+    assert [chunk.choices[0].finish_reason for chunk in chunks if chunk.choices][-1] == plain.choices[0].finish_reason
+    assert chunks[-1].usage.completion_tokens == plain.usage.completion_tokens
+
+
+def test_n_choices_and_stop(client):
+    plain = client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=8, temperature=0).choices[0].message.content
+    several = client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=8, temperature=0, n=2)
+    assert [choice.message.content for choice in several.choices] == [plain, plain]
+    stop = plain[2:5]
+    stopped = client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=8, temperature=0, stop=[stop]).choices[0]
+    assert stopped.message.content == plain[: plain.find(stop)] and stopped.finish_reason == "stop"
+
+
+def test_32_concurrent_streams_all_complete(base_url):
+    async def one(async_client, index):
+        stream = await async_client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": f"Question {index}"}], max_tokens=4, stream=True
+        )
+        return [chunk.choices[0].finish_reason async for chunk in stream if chunk.choices][-1]
+
+    async def run_all():
+        async with openai.AsyncOpenAI(base_url=base_url, api_key=API_KEY, max_retries=0, timeout=120) as async_client:
+            return await asyncio.gather(*(one(async_client, index) for index in range(32)))
+
+    assert all(reason in ("stop", "length") for reason in asyncio.run(run_all()))
+
+
+MALFORMED = [
+    "{not json",
+    "[]",
+    '"just a string"',
+    "{}",
+    '{"model": "llamaboard-tiny"}',
+    '{"model": "llamaboard-tiny", "messages": []}',
+    '{"model": "llamaboard-tiny", "messages": "hello"}',
+    '{"model": "llamaboard-tiny", "messages": [{"role": "wizard", "content": "hi"}]}',
+    '{"model": "llamaboard-tiny", "messages": [{"role": "user"}]}',
+    '{"model": "llamaboard-tiny", "messages": [{"content": "hi"}]}',
+    '{"model": "llamaboard-tiny", "messages": [{"role": "assistant", "content": "hi"}]}',
+    '{"model": "llamaboard-tiny", "messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]}',
+    '{"model": "no-such-model", "messages": [{"role": "user", "content": "hi"}]}',
+    '{"messages": [{"role": "user", "content": "hi"}]}',
+    '{"model": "llamaboard-tiny", "max_tokens": -5, "messages": [{"role": "user", "content": "hi"}]}',
+    '{"model": "llamaboard-tiny", "temperature": -1, "messages": [{"role": "user", "content": "hi"}]}',
+    '{"model": "llamaboard-tiny", "top_p": 3, "messages": [{"role": "user", "content": "hi"}]}',
+    '{"model": "llamaboard-tiny", "n": 0, "messages": [{"role": "user", "content": "hi"}]}',
+    '{"model": "llamaboard-tiny", "stream": "sometimes", "messages": [{"role": "user", "content": "hi"}]}',
+    '{"model": "llamaboard-tiny", "messages": [{"role": "user", "content": "' + "word " * 5000 + '"}]}',
+]
+
+
+def test_malformed_requests_get_openai_shaped_4xx_and_the_server_keeps_answering(base_url, client):
+    headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
+    for body in MALFORMED:
+        response = httpx.post(f"{base_url}/chat/completions", content=body, headers=headers, timeout=60)
+        assert 400 <= response.status_code < 500, (body[:80], response.status_code, response.text)
+        error = response.json()["error"]
+        assert set(error) == {"message", "type", "param", "code"} and error["message"], body[:80]
+    too_long = httpx.post(f"{base_url}/chat/completions", content=MALFORMED[-1], headers=headers, timeout=60).json()
+    assert "context" in too_long["error"]["message"]
+    assert client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=2).choices[0].message.content is not None
+
+
+def test_api_key_is_required(base_url):
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=base_url, api_key="wrong", max_retries=0).models.list()
+    response = httpx.post(f"{base_url}/chat/completions", json={"model": MODEL, "messages": HELLO})
+    assert response.status_code == 401 and response.json()["error"]["code"] == "invalid_api_key"
+
+
+def test_a_client_leaving_mid_stream_frees_the_server(base_url, client):
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    body = {"model": MODEL, "messages": HELLO, "max_tokens": 200, "stream": True}
+    with httpx.stream("POST", f"{base_url}/chat/completions", json=body, headers=headers, timeout=60) as response:
+        assert next(response.iter_lines()).startswith("data:")
+    started = time.monotonic()
+    assert client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=2).choices
+    assert time.monotonic() - started < 30

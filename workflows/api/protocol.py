@@ -1,0 +1,77 @@
+"""The slice of OpenAI's chat-completions wire format this server speaks.
+
+Request bounds live here, in the schema, so a bad value is refused with a 400
+before it reaches the model, and the official client's requests parse as-is.
+"""
+
+import json
+import time
+import uuid
+from typing import Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "observation"}
+
+
+class TextPart(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    type: Literal["text"]
+    text: str
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: Union[str, list[TextPart]]
+
+    def as_turn(self) -> dict:
+        """The engine's message: template role names, content as one string."""
+        content = self.content if isinstance(self.content, str) else "".join(part.text for part in self.content)
+        return {"role": ROLES[self.role], "content": content}
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+class ChatCompletionRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    model: str
+    messages: list[ChatMessage] = Field(min_length=1)
+    temperature: Optional[float] = Field(None, ge=0, le=2)
+    top_p: Optional[float] = Field(None, gt=0, le=1)
+    max_tokens: Optional[int] = Field(None, ge=1)
+    stop: Union[str, list[str], None] = None
+    n: int = Field(1, ge=1, le=16)
+    stream: bool = False
+    stream_options: Optional[StreamOptions] = None
+    tools: Optional[list[dict]] = None
+
+    def generation(self) -> dict:
+        """Engine overrides for the values the request sets; the rest come from the server's config."""
+        names = {"temperature": "temperature", "top_p": "top_p", "max_tokens": "max_new_tokens"}
+        gen = {names[key]: value for key, value in self.model_dump(include=set(names)).items() if value is not None}
+        if self.stop:
+            gen["stop"] = [self.stop] if isinstance(self.stop, str) else self.stop
+        return gen
+
+    def tools_json(self) -> Optional[str]:
+        return json.dumps(self.tools, ensure_ascii=False) if self.tools else None
+
+
+def error_body(message: str, type_: str = "invalid_request_error", param: Optional[str] = None, code: Optional[str] = None) -> dict:
+    """OpenAI's error shape, which its clients turn into typed exceptions."""
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+def completion_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex}"
+
+
+def now() -> int:
+    return int(time.time())
+
+
+def usage_counts(prompt_tokens: int, completion_tokens: int) -> dict:
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
