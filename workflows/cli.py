@@ -19,6 +19,8 @@ COMMANDS = {
     "train": "Train a model (stages pt, sft) and write a run directory.",
     "preview-data": "Show how examples are tokenised and masked (loads only the tokenizer).",
     "api": "Serve the model (with its adapters) as an OpenAI-compatible API on API_HOST:API_PORT (default 127.0.0.1:8000).",
+    "chat": "Chat with the model in the terminal, streaming (`clear` starts over, `exit` quits).",
+    "predict": "Generate an answer for every example of `dataset` into output_dir/generated_predictions.jsonl.",
     "version": "Print versions and available devices.",
     "webui": "Start the LlamaBoard web UI (same as `python app.py`).",
 }
@@ -71,6 +73,22 @@ def _api(argv: list[str]) -> int:
     return serve(config)
 
 
+def _chat(argv: list[str]) -> int:
+    config = _load(_config_parser("chat").parse_args(argv).args)
+    from workflows.chat import load_engine
+    from workflows.chat.terminal import chat_in_terminal
+
+    return chat_in_terminal(load_engine(config))
+
+
+def _predict(argv: list[str]) -> int:
+    config = _load(_config_parser("predict", " Batches of per_device_eval_batch_size; sampling from the generation keys.").parse_args(argv).args)
+    from workflows.chat.predict import predict
+
+    predict(config)
+    return 0
+
+
 def _version(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m workflows version", description=COMMANDS["version"])
     parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -92,7 +110,7 @@ def _webui(argv: list[str]) -> int:
     os.execv(sys.executable, [sys.executable, str(PROJECT_ROOT / "app.py"), *argv])
 
 
-HANDLERS = {"train": _train, "preview-data": _preview_data, "api": _api, "version": _version, "webui": _webui}
+HANDLERS = {"train": _train, "preview-data": _preview_data, "api": _api, "chat": _chat, "predict": _predict, "version": _version, "webui": _webui}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -76,6 +76,10 @@ class ChatEngine(ABC):
         """Prompt ids for a conversation ending in a user turn; raises a UserError when it cannot be served."""
 
     @abstractmethod
+    def decode(self, ids: list[int]) -> str:
+        """Text of token ids, special tokens included (how predict shows the prompt the model saw)."""
+
+    @abstractmethod
     def stream_ids(self, prompt_ids: list[int], **gen) -> TextStream:
         """Generate from prompt ids, streaming text; ``gen`` overrides GenerationArgs keys and takes ``stop``."""
 

@@ -50,6 +50,9 @@ class HuggingFaceEngine(ChatEngine):
             )
         return ids
 
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=False)
+
     def _generation_kwargs(self, prompt_length: int, overrides: dict) -> dict:
         """``generate`` arguments: the config's GenerationArgs with per-request overrides, validated the same way."""
         try:
