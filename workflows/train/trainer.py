@@ -21,49 +21,31 @@ def compute_dtype(config: RunConfig):
     return None
 
 
+# Keys of the training group that are ours, or that LlamaBoard applies itself rather than passing through.
+NOT_PASSED_THROUGH = {"output_dir", "resume_from_checkpoint", "gradient_checkpointing", "warmup_ratio", "warmup_steps"}
+
+
 def training_arguments(config: RunConfig, output_dir: Path, show_progress: bool) -> TrainingArguments:
-    """Hugging Face TrainingArguments from the training group (same key names)."""
+    """Hugging Face TrainingArguments: every training key TrainingArguments knows passes through by name."""
+    import dataclasses
+
     import torch
 
     train = config.training
-    has_eval = train.eval_strategy != "no"
+    known = {field.name for field in dataclasses.fields(TrainingArguments)}
+    passed = {key: value for key, value in train.model_dump().items() if key in known and key not in NOT_PASSED_THROUGH}
     try:
         return TrainingArguments(
+            **passed,
             output_dir=str(output_dir),
-            learning_rate=train.learning_rate,
-            num_train_epochs=train.num_train_epochs,
-            max_steps=train.max_steps,
-            per_device_train_batch_size=train.per_device_train_batch_size,
-            per_device_eval_batch_size=train.per_device_eval_batch_size,
-            gradient_accumulation_steps=train.gradient_accumulation_steps,
-            lr_scheduler_type=train.lr_scheduler_type,
             warmup_steps=train.warmup_ratio if train.warmup_ratio is not None else train.warmup_steps,
-            weight_decay=train.weight_decay,
-            max_grad_norm=train.max_grad_norm,
-            optim=train.optim,
-            logging_steps=train.logging_steps,
             logging_first_step=True,
-            save_strategy=train.save_strategy,
-            save_steps=train.save_steps,
-            save_total_limit=train.save_total_limit,
-            save_only_model=train.save_only_model,
-            eval_strategy=train.eval_strategy,
-            eval_steps=train.eval_steps,
-            load_best_model_at_end=train.load_best_model_at_end,
             metric_for_best_model="eval_loss" if (train.load_best_model_at_end or train.early_stopping_steps) else None,
-            bf16=train.bf16,
-            fp16=train.fp16,
-            neftune_noise_alpha=train.neftune_noise_alpha,
-            seed=train.seed,
-            report_to=train.report_to,
-            dataloader_num_workers=train.dataloader_num_workers,
-            ddp_timeout=train.ddp_timeout,
-            deepspeed=train.deepspeed,
             use_cpu=not torch.cuda.is_available(),
             remove_unused_columns=False,
             include_num_input_tokens_seen="non_padding",
             disable_tqdm=not show_progress,
-            prediction_loss_only=has_eval,
+            prediction_loss_only=train.eval_strategy != "no",
         )
     except (ValueError, ImportError) as error:
         raise ConfigError(f"The training settings were rejected by transformers: {error}") from None
