@@ -2,55 +2,25 @@
 streaming and not, concurrency, malformed requests in OpenAI's error shape, and the API key."""
 
 import asyncio
-import os
-import socket
-import subprocess
-import sys
 import time
 
 import httpx
 import openai
 import pytest
 
-from tests.conftest import PROJECT_ROOT
+from workflows.api.process import free_port, start_api, stop_api
 
 API_KEY = "test-key"
 MODEL = "llamaboard-tiny"
 HELLO = [{"role": "user", "content": "Who are you?"}]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_api(port: int, *overrides: str, env: dict | None = None) -> subprocess.Popen:
-    """`python -m workflows api` on ``port``, returned once /v1/models answers."""
-    environment = {**os.environ, "API_PORT": str(port), **(env or {})}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "workflows", "api", *overrides], cwd=PROJECT_ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"api exited with {process.returncode}:\n{process.stdout.read()}")
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=1)
-            return process
-        except httpx.TransportError:
-            time.sleep(0.3)
-    process.kill()
-    raise AssertionError("api did not start within 120 s")
-
-
 @pytest.fixture(scope="module")
 def base_url(tiny_model_dir):
     port = free_port()
-    process = start_api(port, "do_sample=false", env={"API_KEY": API_KEY})
+    process = start_api(["do_sample=false"], port, env={"API_KEY": API_KEY})
     yield f"http://127.0.0.1:{port}/v1"
-    process.terminate()
-    process.wait(timeout=30)
+    stop_api(process)
 
 
 @pytest.fixture(scope="module")

@@ -51,7 +51,9 @@ def test_greedy_is_deterministic_and_streaming_matches(engine):
     assert first == second and first.text
     assert first.prompt_length == len(engine.encode(CONVERSATION))
     stream = engine.stream_chat(CONVERSATION, **GREEDY)
-    assert "".join(stream) == first.text and stream.response == first
+    pieces = list(stream)
+    assert "".join(pieces) == first.text and stream.response == first
+    assert len(pieces) > first.response_length // 2  # token by token, not held back until a space
 
 
 def test_batch_with_left_padding_equals_single_answers(engine):

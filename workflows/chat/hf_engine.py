@@ -1,12 +1,11 @@
 """The default backend: Hugging Face transformers on whatever device torch sees.
 
-Streaming runs ``generate`` in a thread that feeds a ``TextIteratorStreamer``;
+Streaming runs ``generate`` in a thread that feeds a ``TokenStreamer``;
 the caller reads pieces as they come. Generation ends at the template's stop
 words (they are eos ids here), at a user stop string, at ``max_new_tokens``,
 or when the caller closes the stream.
 """
 
-import logging
 import threading
 from typing import Iterator, Optional
 
@@ -14,13 +13,12 @@ from pydantic import ValidationError
 
 from workflows.chat.base import ChatEngine, RequestError, Response, TextStream, with_system
 from workflows.chat.stops import find_stop, held_back
+from workflows.chat.streamer import TokenStreamer
 from workflows.config import RunConfig
 from workflows.config.schema import GenerationArgs
 from workflows.models.loader import adapter_paths, load_model, load_tokenizer, merge_adapters
 from workflows.templates import get_template
 from workflows.templates.base import split_conversation
-
-logger = logging.getLogger(__name__)
 
 
 class HuggingFaceEngine(ChatEngine):
@@ -75,7 +73,7 @@ class HuggingFaceEngine(ChatEngine):
 
     def stream_ids(self, prompt_ids: list[int], stop: Optional[list[str]] = None, **gen) -> TextStream:
         import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+        from transformers import StoppingCriteria, StoppingCriteriaList
 
         kwargs = self._generation_kwargs(len(prompt_ids), gen)
         cancelled = threading.Event()
@@ -84,7 +82,7 @@ class HuggingFaceEngine(ChatEngine):
             def __call__(self, input_ids, scores, **_):
                 return torch.full((input_ids.shape[0],), cancelled.is_set(), dtype=torch.bool, device=input_ids.device)
 
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        streamer = TokenStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         input_ids = torch.tensor([prompt_ids], device=self.model.device)
         outcome: dict = {}
 

@@ -1,0 +1,64 @@
+"""Start `python -m workflows api` as a child process and wait until it answers.
+
+Tests, the latency benchmark and the UI's Chat tab all run the server this
+way: a separate process whose end frees the model's memory. This module
+imports neither torch nor the server, so the UI process stays light.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from workflows.errors import ModelError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_api(overrides: list[str], port: int, env: dict | None = None, log: Path | None = None, timeout: float = 120) -> subprocess.Popen:
+    """The server for ``overrides`` on 127.0.0.1:``port``, returned once GET /v1/models answers (any status).
+
+    Its output goes to ``log`` (a temporary file by default), never to a pipe
+    nobody reads, which would stall a long-running server.
+    """
+    environment = {**os.environ, "API_HOST": "127.0.0.1", "API_PORT": str(port), **(env or {})}
+    log = log or Path(tempfile.mkdtemp(prefix="llamaboard-api-")) / "api.log"
+    with log.open("w", encoding="utf-8") as output:
+        command = [sys.executable, "-m", "workflows", "api", *overrides]
+        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = log.read_text(encoding="utf-8", errors="replace")[-2000:]
+            raise ModelError(f"The API server exited with code {process.returncode} while starting (log: {log}):\n{tail}")
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=1)
+            return process
+        except urllib.error.HTTPError:
+            return process  # it answers; a 401 only means an API key is set
+        except OSError:
+            time.sleep(0.3)
+    stop_api(process)
+    raise ModelError(f"The API server did not answer within {timeout:.0f} s (log: {log}).")
+
+
+def stop_api(process: subprocess.Popen, timeout: float = 30) -> None:
+    """End the server and wait, so its memory is back when this returns."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
