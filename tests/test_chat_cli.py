@@ -1,8 +1,10 @@
-"""`chat` and `predict` as a user runs them: subprocesses on the built-in tiny model."""
+"""`chat`, `predict` and `webchat` as a user runs them: subprocesses on the built-in tiny model."""
 
 import json
+import os
 import subprocess
 import sys
+import time
 
 from tests.conftest import PROJECT_ROOT
 
@@ -37,3 +39,29 @@ def test_predict_writes_one_line_per_example(tiny_model_dir, tmp_path):
 def test_predict_without_output_dir_is_a_user_error(tiny_model_dir):
     result = run_cli("predict", "dataset=identity")
     assert result.returncode == 2 and "output_dir" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_webchat_page_answers_through_gradio(tiny_model_dir, tmp_path):
+    from gradio_client import Client
+
+    from workflows.api.process import free_port
+
+    port = free_port()
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
+    env.pop("GRADIO_SHARE", None)
+    log = (tmp_path / "webchat.log").open("w")
+    process = subprocess.Popen([sys.executable, "-m", "workflows", "webchat", *GREEDY], cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+                break
+            except Exception:  # not up yet: gradio_client raises several kinds while the server starts
+                time.sleep(0.5)
+        assert process.poll() is None, (tmp_path / "webchat.log").read_text()
+        answer = client.predict("Who are you?", "", api_name="/chat")
+        assert isinstance(answer, str) and answer
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -20,6 +20,7 @@ COMMANDS = {
     "preview-data": "Show how examples are tokenised and masked (loads only the tokenizer).",
     "api": "Serve the model (with its adapters) as an OpenAI-compatible API on API_HOST:API_PORT (default 127.0.0.1:8000).",
     "chat": "Chat with the model in the terminal, streaming (`clear` starts over, `exit` quits).",
+    "webchat": "Chat with the model on a standalone Gradio web page (GRADIO_SERVER_NAME/PORT, GRADIO_SHARE).",
     "predict": "Generate an answer for every example of `dataset` into output_dir/generated_predictions.jsonl.",
     "version": "Print versions and available devices.",
     "webui": "Start the LlamaBoard web UI (same as `python app.py`).",
@@ -81,6 +82,14 @@ def _chat(argv: list[str]) -> int:
     return chat_in_terminal(load_engine(config))
 
 
+def _webchat(argv: list[str]) -> int:
+    config = _load(_config_parser("webchat").parse_args(argv).args)
+    from workflows.chat import load_engine
+    from workflows.chat.webchat import serve_webchat
+
+    return serve_webchat(load_engine(config))
+
+
 def _predict(argv: list[str]) -> int:
     config = _load(_config_parser("predict", " Batches of per_device_eval_batch_size; sampling from the generation keys.").parse_args(argv).args)
     from workflows.chat.predict import predict
@@ -110,7 +119,7 @@ def _webui(argv: list[str]) -> int:
     os.execv(sys.executable, [sys.executable, str(PROJECT_ROOT / "app.py"), *argv])
 
 
-HANDLERS = {"train": _train, "preview-data": _preview_data, "api": _api, "chat": _chat, "predict": _predict, "version": _version, "webui": _webui}
+HANDLERS = {"train": _train, "preview-data": _preview_data, "api": _api, "chat": _chat, "webchat": _webchat, "predict": _predict, "version": _version, "webui": _webui}
 
 
 def main(argv: list[str] | None = None) -> int:
