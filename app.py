@@ -1,4 +1,4 @@
-"""`python app.py` starts the LlamaBoard web UI (settings from the environment; see llamaboard/README_UI.md)."""
+"""`python app.py` starts the LlamaBoard web UI (settings from the environment; see the README)."""
 
 import os
 

@@ -61,7 +61,7 @@ def main() -> None:
     if settings.password_generated:
         print(f"LlamaBoard is reachable from other machines: log in as `{settings.auth[0]}` with password `{settings.auth[1]}` "
               "(set LLAMABOARD_AUTH=user:password to choose your own).", flush=True)
-    demo.launch(
+    _, local_url, share_url = demo.launch(
         server_name=settings.server_name,
         server_port=settings.server_port,
         share=settings.share,
@@ -70,7 +70,10 @@ def main() -> None:
         css=CSS,
         show_error=True,
         prevent_thread_lock=True,
+        quiet=True,
     )
+    print(f"LlamaBoard is running on {local_url}", flush=True)
+    print(f"Public link: {share_url}" if share_url else "For a public link set GRADIO_SHARE=1 (a login is then required).", flush=True)
     run_queue_worker(RunQueue(workspace.workdir))
     threading.Thread(target=detect_devices, name="detect-devices", daemon=True).start()  # after start-up, not during it
     demo.block_thread()
