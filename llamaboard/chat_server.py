@@ -1,0 +1,61 @@
+"""What the Chat tab drives: one API server subprocess per loaded model, reached over HTTP.
+
+Loading starts `python -m workflows api` for the model and adapters chosen in
+the top bar; unloading ends that process. Ending the process is what frees
+all of the model's memory, CPU and GPU alike (an in-process model leaves
+allocator caches and reference cycles behind), and it is why the UI process
+never imports torch. Compare mode is simply two of these side by side.
+"""
+
+import secrets
+from pathlib import Path
+from typing import Iterator, Optional
+
+import psutil
+
+from workflows.api.process import free_port, start_api, stop_api
+
+
+class ChatServer:
+    def __init__(self) -> None:
+        self._process = None
+        self._client = None
+        self.model: Optional[str] = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def load(self, overrides: list[str], log: Optional[Path] = None) -> str:
+        """Serve the model that ``overrides`` (key=value) describe, replacing any loaded one; returns its id.
+
+        The server gets a random API key, so other local users cannot use it.
+        """
+        import openai
+
+        self.unload()
+        port, key = free_port(), secrets.token_urlsafe(16)
+        self._process = start_api(overrides, port, env={"API_KEY": key, "API_MODEL_NAME": ""}, log=log)
+        self._client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=key, max_retries=0)
+        self.model = self._client.models.list().data[0].id
+        return self.model
+
+    def unload(self) -> None:
+        """End the server process and wait for it, so its memory is back when this returns."""
+        if self._process is not None:
+            stop_api(self._process)
+        self._process, self._client, self.model = None, None, None
+
+    def memory_bytes(self) -> int:
+        """Resident memory of the server process (0 when nothing is loaded)."""
+        return psutil.Process(self._process.pid).memory_info().rss if self.loaded else 0
+
+    def stream(self, messages: list[dict], system: Optional[str] = None, **sampling) -> Iterator[str]:
+        """Answer text pieces as the server streams them; ``sampling`` takes the API's temperature, top_p, max_tokens."""
+        if not self.loaded:
+            raise RuntimeError("no model is loaded")
+        head = [{"role": "system", "content": system}] if system else []
+        stream = self._client.chat.completions.create(model=self.model, messages=[*head, *messages], stream=True, **sampling)
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                yield chunk.choices[0].delta.content

@@ -1,0 +1,34 @@
+"""The Chat tab's server handling: load streams answers, unload ends the process and its memory
+(measured), and two servers side by side answer independently (compare mode)."""
+
+import psutil
+
+from llamaboard.chat_server import ChatServer
+
+HELLO = [{"role": "user", "content": "Who are you?"}]
+GREEDY = ["do_sample=false", "max_new_tokens=8"]
+
+
+def test_load_stream_and_unload_frees_the_memory(tiny_model_dir, tmp_path):
+    server = ChatServer()
+    assert server.load(GREEDY, log=tmp_path / "api.log") == "llamaboard-tiny"
+    assert "".join(server.stream(HELLO, temperature=0, max_tokens=8))
+    pid, loaded_bytes = server._process.pid, server.memory_bytes()
+    assert loaded_bytes > 100 * 2**20  # torch and the model live in the server process
+    server.unload()
+    assert not server.loaded and server.memory_bytes() == 0
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    print(f"server RSS while loaded: {loaded_bytes / 2**20:.0f} MiB; after unload the process is gone")
+
+
+def test_two_servers_side_by_side_for_compare_mode(tiny_model_dir):
+    base, other = ChatServer(), ChatServer()
+    try:
+        base.load(GREEDY)
+        other.load([*GREEDY, "default_system=You are a pirate who only speaks in rhymes."])
+        answers = ["".join(server.stream(HELLO, temperature=0)) for server in (base, other)]
+        assert all(answers) and answers[0] != answers[1]
+        assert answers[0] == "".join(base.stream(HELLO, temperature=0))
+    finally:
+        base.unload()
+        other.unload()
