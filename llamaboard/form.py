@@ -7,17 +7,30 @@ it is per-browser state: it describes components, not values.
 """
 
 import inspect
+from pathlib import Path
 from typing import Any, Optional
 
 import gradio as gr
+import yaml
 
 from llamaboard.controls import FieldSpec, field_component
 from llamaboard.locales import component_text
 
 
+STARTER_CONFIG = Path(__file__).resolve().parents[1] / "examples" / "tiny_identity_sft.yaml"
+RUN_SPECIFIC_KEYS = ("output_dir", "overwrite_output_dir")  # the UI names each run itself
+
+
+def starter_values(path: Path = STARTER_CONFIG) -> dict[str, Any]:
+    """The form a newcomer opens: the end-to-end demo config, so Start trains something that visibly learns."""
+    values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return {key: value for key, value in values.items() if key not in RUN_SPECIFIC_KEYS}
+
+
 class Form:
-    def __init__(self, lang: str = "en") -> None:
+    def __init__(self, lang: str = "en", starting_values: Optional[dict[str, Any]] = None) -> None:
         self.lang = lang  # the language of the first render; later switches go through relabel()
+        self.starting_values = starter_values() if starting_values is None else starting_values
         self.specs: dict[str, FieldSpec] = {}
         self.fields: dict[str, gr.components.Component] = {}
         self.labelled: dict[str, gr.blocks.Block] = {}
@@ -25,6 +38,8 @@ class Form:
     def field(self, key: str, kind: Optional[str] = None, **overrides: Any) -> gr.components.Component:
         """Declare the control of config key ``key`` (built from the schema) in the current layout."""
         spec = FieldSpec.of(key, kind)
+        if key in self.starting_values:
+            overrides.setdefault("value", spec.to_form(self.starting_values[key]))
         component = field_component(spec, **self._texts(key), **overrides)
         self.specs[key], self.fields[key], self.labelled[key] = spec, component, component
         return component
