@@ -7,6 +7,7 @@ config loading reach them without further wiring.
 
 import gradio as gr
 
+from llamaboard.chat_tab import build_chat_tab
 from llamaboard.form import Form
 from llamaboard.paths import Workspace
 from llamaboard.run_queue import RunQueue
@@ -42,6 +43,8 @@ def build_ui(workspace: Workspace, lang: str = "en") -> tuple[gr.Blocks, Form]:
         with gr.Tabs():
             with form.tab("train_tab"):
                 build_train_tab(demo, form, bar, workspace, queue)
+            with form.tab("chat_tab"):
+                build_chat_tab(form, bar, workspace)
         bar.lang.change(form.relabel, bar.lang, list(form.labelled.values()), show_progress="hidden")
         demo.load(device_choices, None, bar.devices, show_progress="hidden")
     return demo, form

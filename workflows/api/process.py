@@ -29,14 +29,16 @@ def free_port() -> int:
 def start_api(overrides: list[str], port: int, env: dict | None = None, log: Path | None = None, timeout: float = 120) -> subprocess.Popen:
     """The server for ``overrides`` on 127.0.0.1:``port``, returned once GET /v1/models answers (any status).
 
-    Its output goes to ``log`` (a temporary file by default), never to a pipe
+    It runs in the caller's folder, so relative paths in ``overrides`` mean
+    what they mean to the caller. Its output goes to ``log`` (a temporary file by default), never to a pipe
     nobody reads, which would stall a long-running server.
     """
-    environment = {**os.environ, "API_HOST": "127.0.0.1", "API_PORT": str(port), **(env or {})}
+    python_path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
+    environment = {**os.environ, "PYTHONPATH": python_path, "API_HOST": "127.0.0.1", "API_PORT": str(port), **(env or {})}
     log = log or Path(tempfile.mkdtemp(prefix="llamaboard-api-")) / "api.log"
     with log.open("w", encoding="utf-8") as output:
         command = [sys.executable, "-m", "workflows", "api", *overrides]
-        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, env=environment, stdout=output, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

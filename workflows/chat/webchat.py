@@ -12,7 +12,7 @@ import os
 from workflows.chat.base import ChatEngine
 
 
-def _text(content) -> str:
+def message_text(content) -> str:
     """Gradio hands history content as a string or as a list of parts; the engine wants a string."""
     if isinstance(content, str):
         return content
@@ -24,7 +24,7 @@ def serve_webchat(engine: ChatEngine) -> int:
     import gradio as gr
 
     def respond(message: str, history: list[dict], system: str):
-        turns = [{"role": turn["role"], "content": _text(turn["content"])} for turn in history]
+        turns = [{"role": turn["role"], "content": message_text(turn["content"])} for turn in history]
         answer = ""
         for piece in engine.stream_chat([*turns, {"role": "user", "content": message}], system=system or None):
             answer += piece

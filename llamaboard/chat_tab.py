@@ -1,0 +1,129 @@
+"""The Chat tab: talk to the top bar's model, or compare it with its base model side by side.
+
+Load starts the model (with the selected adapters) as an API server
+subprocess (``ChatServer``), typed paths confined as in the Train tab;
+Unload, or closing the page, ends that process, which frees all of its
+memory. The UI only speaks HTTP to it and imports no torch (nor, until the
+first message, the openai client). Compare mode loads a second server with
+the base model alone and answers every prompt with both.
+"""
+
+import gradio as gr
+
+from llamaboard.chat_server import ChatServer
+from llamaboard.form import Form
+from llamaboard.locales import message
+from llamaboard.notices import notice
+from llamaboard.paths import Workspace
+from llamaboard.run_builder import confine_paths
+from llamaboard.top_bar import TopBar
+from workflows.chat.webchat import message_text
+from workflows.config.schema import GenerationArgs
+from workflows.errors import UserError
+
+MODEL_KEYS = ("model_name_or_path", "finetuning_type", "adapter_name_or_path", "template", "quantization_bit", "rope_scaling", "flash_attn")
+# Sampling controls are per chat, not config fields of the form: loading a training config must not touch them.
+GENERATION = GenerationArgs.model_fields
+
+
+def server_overrides(values: dict) -> tuple[list[str], list[str]]:
+    """key=value overrides for the chosen model, and for its base model (compare mode).
+
+    LoRA selections are adapters on the base model; for full and freeze runs
+    the selected checkpoint is itself the model to load.
+    """
+    values = dict(values)
+    finetuning_type, selected = values.pop("finetuning_type", "lora"), values.pop("adapter_name_or_path", None)
+    base = [f"{key}={'null' if value is None else value}" for key, value in values.items()]
+    if not selected:
+        return base, base
+    if finetuning_type == "lora":
+        return [*base, f"adapter_name_or_path={selected}"], base
+    return [*base, f"model_name_or_path={selected.split(',')[-1]}"], base
+
+
+def _unload(servers) -> None:
+    for server in servers or ():
+        server.unload()
+
+
+def build_chat_tab(form: Form, bar: TopBar, workspace: Workspace) -> None:
+    servers = gr.State(None, delete_callback=_unload)  # (chosen model, base model or None) of this browser session
+    with gr.Row(equal_height=True):
+        compare = form.control("compare_mode", gr.Checkbox, value=False, scale=2)
+        load = form.button("load_model_button", variant="primary", scale=1)
+        unload = form.button("unload_model_button", scale=1)
+    status = gr.HTML()
+    with gr.Row(equal_height=True):
+        system = form.control("system_prompt", gr.Textbox, lines=2, scale=3)
+        temperature = form.control("temperature", gr.Slider, minimum=0, maximum=2, step=0.05, value=GENERATION["temperature"].default, scale=1)
+        top_p = form.control("top_p", gr.Slider, minimum=0.05, maximum=1, step=0.05, value=GENERATION["top_p"].default, scale=1)
+        max_new_tokens = form.control("max_new_tokens", gr.Number, minimum=1, precision=0, value=GENERATION["max_new_tokens"].default, scale=1)
+    with gr.Row():
+        chatbot = form.control("chatbot", gr.Chatbot, height=420)
+        base_chatbot = form.control("base_chatbot", gr.Chatbot, height=420, visible=False)
+    query = form.control("query", gr.Textbox, lines=2)
+    with gr.Row():
+        send = form.button("send_button", variant="primary")
+        undo = form.button("undo_button")
+        retry = form.button("retry_button")
+        clear = form.button("clear_button")
+
+    model_inputs = {*(form.fields[key] for key in MODEL_KEYS), compare, bar.lang, servers}
+
+    def load_model(data: dict):
+        lang = data[bar.lang]
+        _unload(data[servers])
+        loaded = []
+        try:
+            chosen_overrides, base_overrides = server_overrides(confine_paths(form.config_values(data), workspace))
+            for overrides in (chosen_overrides, base_overrides) if data[compare] else (chosen_overrides,):
+                server = ChatServer()
+                server.load(overrides)
+                loaded.append(server)
+        except UserError as error:
+            _unload(loaded)
+            return None, notice(message(lang, "chat_load_failed", error=str(error)), "error"), gr.update()
+        return tuple(loaded), notice(message(lang, "chat_loaded", model=loaded[0].model)), gr.update(visible=bool(data[compare]))
+
+    def unload_model(current, lang: str):
+        _unload(current)
+        return None, notice(message(lang, "chat_unloaded"), "note")
+
+    def respond(current, history, base_history, text, system_prompt, temperature, top_p, max_new_tokens, lang):
+        import openai
+
+        if not current:
+            yield history, base_history, text, notice(message(lang, "chat_not_loaded"), "error")
+            return
+        if not text.strip():
+            yield history, base_history, text, gr.update()
+            return
+        histories = [list(history or []), list(base_history or [])]
+        sampling_args = {"temperature": temperature, "top_p": top_p, "max_tokens": int(max_new_tokens) if max_new_tokens else None}
+        for server, turns in zip(current, histories):
+            past = [{"role": turn["role"], "content": message_text(turn["content"])} for turn in turns]
+            turns += [{"role": "user", "content": text}, {"role": "assistant", "content": ""}]
+            try:
+                for piece in server.stream([*past, {"role": "user", "content": text}], system=system_prompt or None, **sampling_args):
+                    turns[-1]["content"] += piece
+                    yield histories[0], histories[1], "", gr.update()
+            except openai.APIError as error:
+                turns[-1]["content"] = ""
+                yield histories[0], histories[1], "", notice(message(lang, "chat_error", error=str(error)), "error")
+                return
+        yield histories[0], histories[1], "", gr.update()
+
+    def undo_turn(history, base_history):
+        last_query = next((message_text(turn["content"]) for turn in reversed(history or []) if turn["role"] == "user"), "")
+        return (history or [])[:-2], (base_history or [])[:-2], last_query
+
+    respond_inputs = [servers, chatbot, base_chatbot, query, system, temperature, top_p, max_new_tokens, bar.lang]
+    respond_outputs = [chatbot, base_chatbot, query, status]
+    load.click(load_model, model_inputs, [servers, status, base_chatbot])
+    unload.click(unload_model, [servers, bar.lang], [servers, status])
+    send.click(respond, respond_inputs, respond_outputs)
+    query.submit(respond, respond_inputs, respond_outputs)
+    undo.click(undo_turn, [chatbot, base_chatbot], [chatbot, base_chatbot, query])
+    retry.click(undo_turn, [chatbot, base_chatbot], [chatbot, base_chatbot, query]).then(respond, respond_inputs, respond_outputs)
+    clear.click(lambda: ([], [], ""), None, [chatbot, base_chatbot, status])
