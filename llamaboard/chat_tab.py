@@ -48,7 +48,7 @@ def _unload(servers) -> None:
 
 
 def build_chat_tab(form: Form, bar: TopBar, workspace: Workspace) -> None:
-    servers = gr.State(None, delete_callback=_unload)  # (chosen model, base model or None) of this browser session
+    servers = gr.State(None, delete_callback=_unload)  # this browser session's (chosen[, base]) ChatServers, or None
     with gr.Row(equal_height=True):
         compare = form.control("compare_mode", gr.Checkbox, value=False, scale=2)
         load = form.button("load_model_button", variant="primary", scale=1)
