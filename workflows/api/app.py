@@ -2,7 +2,9 @@
 
 One generation runs at a time behind an asyncio lock (the model is not shared
 between threads); other requests wait their turn instead of failing. Every
-error leaves as JSON in OpenAI's error shape.
+error leaves as JSON in OpenAI's error shape. When a request offers ``tools``,
+an answer that makes function calls (read in the template's own style) comes
+back as ``tool_calls``; a streamed one then arrives whole, once generation ends.
 """
 
 import json
@@ -18,7 +20,7 @@ from sse_starlette import EventSourceResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from workflows.api.protocol import ChatCompletionRequest, completion_id, error_body, now, usage_counts
+from workflows.api.protocol import ChatCompletionRequest, completion_id, error_body, now, tool_calls_out, usage_counts
 from workflows.chat import ChatEngine
 from workflows.errors import UserError
 
@@ -78,7 +80,7 @@ def create_app(engine: ChatEngine, model_name: str, api_key: Optional[str] = Non
         if body.model != model_name:
             raise APIError(404, f"The model `{body.model}` does not exist here; this server serves `{model_name}`.", "model", "model_not_found")
         try:
-            prompt_ids = engine.encode([message.as_turn() for message in body.messages], tools=body.tools_json())
+            prompt_ids = engine.encode(body.turns(), tools=body.tools_json())
         except UserError as error:
             raise APIError(400, str(error), "messages") from None
         if body.stream:
@@ -92,8 +94,12 @@ def create_app(engine: ChatEngine, model_name: str, api_key: Optional[str] = Non
                 stream = await run_in_threadpool(engine.stream_ids, prompt_ids, **body.generation())
                 text = "".join([piece async for piece in iterate_in_threadpool(stream)])
                 completion_tokens += stream.response.response_length
-                message = {"role": "assistant", "content": text}
-                choices.append({"index": index, "message": message, "finish_reason": stream.response.finish_reason})
+                calls = engine.template.function_calls(text) if body.tools else []
+                if calls:
+                    message, finish_reason = {"role": "assistant", "content": None, "tool_calls": tool_calls_out(calls)}, "tool_calls"
+                else:
+                    message, finish_reason = {"role": "assistant", "content": text}, stream.response.finish_reason
+                choices.append({"index": index, "message": message, "finish_reason": finish_reason})
         usage = usage_counts(len(prompt_ids), completion_tokens)
         return {"id": completion_id(), "object": "chat.completion", "created": now(), "model": model_name, "choices": choices, "usage": usage}
 
@@ -109,10 +115,24 @@ def create_app(engine: ChatEngine, model_name: str, api_key: Optional[str] = Non
                 stream = await run_in_threadpool(engine.stream_ids, prompt_ids, **body.generation())
                 try:
                     yield chunk([{"index": index, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
+                    held = []  # with tools, the answer is held back until it is known to be a call or text
                     async for piece in iterate_in_threadpool(stream):
-                        yield chunk([{"index": index, "delta": {"content": piece}, "finish_reason": None}])
+                        if body.tools:
+                            held.append(piece)
+                        else:
+                            yield chunk([{"index": index, "delta": {"content": piece}, "finish_reason": None}])
                     completion_tokens += stream.response.response_length
-                    yield chunk([{"index": index, "delta": {}, "finish_reason": stream.response.finish_reason}])
+                    finish_reason = stream.response.finish_reason
+                    if body.tools:
+                        text = "".join(held)
+                        calls = engine.template.function_calls(text)
+                        if calls:
+                            delta = {"tool_calls": [{"index": position, **call} for position, call in enumerate(tool_calls_out(calls))]}
+                            finish_reason = "tool_calls"
+                        else:
+                            delta = {"content": text}
+                        yield chunk([{"index": index, "delta": delta, "finish_reason": None}])
+                    yield chunk([{"index": index, "delta": {}, "finish_reason": finish_reason}])
                 finally:
                     stream.close()
                     with anyio.CancelScope(shield=True):  # a client that left still waits for its generation thread to end

@@ -9,7 +9,7 @@ import time
 import uuid
 from typing import Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "observation"}
 
@@ -20,13 +20,38 @@ class TextPart(BaseModel):
     text: str
 
 
+class FunctionSpec(BaseModel):
+    name: str
+    arguments: str
+    """JSON text of the arguments, as OpenAI sends it."""
+
+
+class ToolCall(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: Optional[str] = None
+    type: Literal["function"] = "function"
+    function: FunctionSpec
+
+
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: Union[str, list[TextPart]]
+    content: Union[str, list[TextPart], None] = None
+    tool_calls: Optional[list[ToolCall]] = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _has_content(self):
+        if self.content is None and not (self.role == "assistant" and self.tool_calls):
+            raise ValueError("`content` is required (only an assistant message with `tool_calls` may omit it)")
+        if self.tool_calls and self.role != "assistant":
+            raise ValueError("only assistant messages carry `tool_calls`")
+        return self
 
     def as_turn(self) -> dict:
-        """The engine's message: template role names, content as one string."""
+        """The engine's message: template role names, content as one string; calls as a function_call turn."""
+        if self.tool_calls:
+            calls = [{"name": call.function.name, "arguments": call.function.arguments} for call in self.tool_calls]
+            return {"role": "function_call", "content": json.dumps(calls, ensure_ascii=False)}
         content = self.content if isinstance(self.content, str) else "".join(part.text for part in self.content)
         return {"role": ROLES[self.role], "content": content}
 
@@ -58,6 +83,25 @@ class ChatCompletionRequest(BaseModel):
 
     def tools_json(self) -> Optional[str]:
         return json.dumps(self.tools, ensure_ascii=False) if self.tools else None
+
+    def turns(self) -> list[dict]:
+        """The conversation as engine turns; the results of parallel calls (consecutive tool messages) become one turn."""
+        turns: list[dict] = []
+        for message in self.messages:
+            turn = message.as_turn()
+            if turns and turn["role"] == "observation" == turns[-1]["role"]:
+                turns[-1] = {"role": "observation", "content": turns[-1]["content"] + "\n" + turn["content"]}
+            else:
+                turns.append(turn)
+        return turns
+
+
+def tool_calls_out(calls) -> list[dict]:
+    """Function calls read from an answer, as OpenAI's ``tool_calls``."""
+    return [
+        {"id": f"call_{uuid.uuid4().hex[:24]}", "type": "function", "function": {"name": call.name, "arguments": json.dumps(call.arguments, ensure_ascii=False)}}
+        for call in calls
+    ]
 
 
 def error_body(message: str, type_: str = "invalid_request_error", param: Optional[str] = None, code: Optional[str] = None) -> dict:

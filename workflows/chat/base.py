@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Iterator, Literal, Optional
 
 from workflows.errors import UserError
+from workflows.templates.base import ChatTemplate
 
 FinishReason = Literal["stop", "length"]
 
@@ -70,6 +71,7 @@ class ChatEngine(ABC):
 
     model_name: str
     context_length: int
+    template: ChatTemplate
 
     @abstractmethod
     def encode(self, messages: list[dict], system: Optional[str] = None, tools: Optional[str] = None) -> list[int]:

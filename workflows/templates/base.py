@@ -13,6 +13,7 @@ import logging
 from abc import ABC, abstractmethod
 
 from workflows.errors import DatasetError
+from workflows.templates.tools import FunctionCall, read_function_calls
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ class ChatTemplate(ABC):
     stop_words: list[str]
     replace_eos: bool = False
     efficient_eos: bool = False
+    tool_style: str | None = None
+    """How the model writes function calls (a key of ``TOOL_STYLES``); None: unknown, try the common ones."""
 
     @abstractmethod
     def _render_parts(
@@ -88,6 +91,10 @@ class ChatTemplate(ABC):
             raise DatasetError("a prompt to generate from must end with a user or observation turn")
         text = self.render(messages, tools, add_generation_prompt=True)
         return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def function_calls(self, answer: str) -> list[FunctionCall]:
+        """The function calls a generated answer makes ([] for a plain answer)."""
+        return read_function_calls(answer, self.tool_style)
 
     def fix_tokenizer(self, tokenizer) -> None:
         """Make eos the template's end-of-turn word and give the tokenizer a pad token.

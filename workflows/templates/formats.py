@@ -61,6 +61,7 @@ class SlotTemplate(ChatTemplate):
         self.enable_thinking = enable_thinking
         self.replace_eos = spec.replace_eos
         self.efficient_eos = spec.efficient_eos
+        self.tool_style = spec.tool_style
         eos = getattr(tokenizer, "eos_token", None)
         self.stop_words = list(spec.stop_words) or ([eos] if eos else [])
 

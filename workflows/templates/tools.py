@@ -1,12 +1,15 @@
-"""How a template shows tool definitions and writes function calls.
+"""How a template shows tool definitions, writes function calls and reads them back.
 
 Datasets give tools as a JSON list of OpenAI function schemas (wrapped as
 ``{"type": "function", "function": {...}}`` or bare) and a function call as a
 JSON ``{"name": ..., "arguments": ...}`` object or a list of them. Each model
-family was trained on its own way of writing these; a ``ToolStyle`` holds one.
+family was trained on its own way of writing these; a ``ToolStyle`` holds one,
+and reads a generated answer back into calls (what the API returns as
+``tool_calls``).
 """
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -25,6 +28,8 @@ class ToolStyle:
     """The text added to the system prompt listing the tools."""
     write_calls: Callable[[list[FunctionCall]], str]
     """The assistant text that makes the calls."""
+    read_calls: Callable[[str], list[FunctionCall]]
+    """The calls a generated answer makes; [] when it is a plain answer."""
 
 
 def parse_tools(tools: str) -> list[dict]:
@@ -127,10 +132,53 @@ def _write_glm4(calls: list[FunctionCall]) -> str:
     return f"{calls[0].name}\n{_dumps(calls[0].arguments)}"
 
 
+def _calls_from_json(text: str, arguments_key: str) -> list[FunctionCall]:
+    """Calls written as one JSON object or a list of them, each with ``name`` and ``arguments_key``."""
+    try:
+        calls = json.loads(text.strip())
+    except json.JSONDecodeError:
+        return []
+    calls = calls if isinstance(calls, list) else [calls]
+    if not calls or not all(isinstance(call, dict) and isinstance(call.get("name"), str) and arguments_key in call for call in calls):
+        return []
+    return _checked([(call["name"], call[arguments_key]) for call in calls])
+
+
+def _checked(found: list[tuple[str, object]]) -> list[FunctionCall]:
+    """Calls whose arguments are a JSON object (or its text); [] when any is not."""
+    calls = []
+    for name, arguments in found:
+        try:
+            arguments = _as_dict(arguments)
+        except (json.JSONDecodeError, TypeError):
+            return []
+        if not isinstance(arguments, dict):
+            return []
+        calls.append(FunctionCall(name, arguments))
+    return calls
+
+
+def _read_default(text: str) -> list[FunctionCall]:
+    found = re.findall(r"Action:\s*(.+?)\s*Action Input:\s*(.*?)(?=\s*Action:|\Z)", text, re.DOTALL)
+    return _checked([(name.strip(), arguments.strip().strip("`")) for name, arguments in found])
+
+
+def _read_qwen(text: str) -> list[FunctionCall]:
+    blocks = re.findall(r"<tool_call>\s*(.*?)\s*</tool_call>", text, re.DOTALL)
+    calls = [_calls_from_json(block, "arguments") for block in blocks]
+    return [call for found in calls for call in found] if blocks and all(calls) else []
+
+
+def _read_glm4(text: str) -> list[FunctionCall]:
+    name, _, arguments = text.strip().partition("\n")
+    return _checked([(name, arguments)]) if re.fullmatch(r"[A-Za-z_][\w.-]*", name) else []
+
+
 TOOL_STYLES = {
     "default": ToolStyle(
         _describe_default,
         lambda calls: "\n".join(f"Action: {call.name}\nAction Input: {_dumps(call.arguments)}" for call in calls),
+        _read_default,
     ),
     "qwen": ToolStyle(
         _describe_qwen,
@@ -138,6 +186,7 @@ TOOL_STYLES = {
             f'<tool_call>\n{{"name": "{call.name}", "arguments": {_dumps(call.arguments)}}}\n</tool_call>'
             for call in calls
         ),
+        _read_qwen,
     ),
     "llama3": ToolStyle(
         _describe_llama3,
@@ -146,10 +195,27 @@ TOOL_STYLES = {
             if len(calls) > 1
             else {"name": calls[0].name, "parameters": calls[0].arguments}
         ),
+        lambda text: _calls_from_json(text, "parameters"),
     ),
     "mistral": ToolStyle(
         lambda tools: "[AVAILABLE_TOOLS] " + _dumps([_wrapped(tool) for tool in tools]) + "[/AVAILABLE_TOOLS]",
         lambda calls: _dumps([{"name": call.name, "arguments": call.arguments} for call in calls]),
+        lambda text: _calls_from_json(text.strip().removeprefix("[TOOL_CALLS]"), "arguments"),
     ),
-    "glm4": ToolStyle(_describe_glm4, _write_glm4),
+    "glm4": ToolStyle(_describe_glm4, _write_glm4, _read_glm4),
 }
+
+
+def read_function_calls(text: str, style: str | None) -> list[FunctionCall]:
+    """The calls in a generated answer, read the way ``style`` writes them.
+
+    ``None`` (a tokenizer's own Jinja template, whose style is unknown) tries
+    the widespread styles in turn: Hermes/Qwen tags, then bare JSON objects.
+    """
+    if style is not None:
+        return TOOL_STYLES[style].read_calls(text)
+    for reader in (_read_qwen, lambda answer: _calls_from_json(answer, "arguments"), lambda answer: _calls_from_json(answer, "parameters")):
+        calls = reader(text)
+        if calls:
+            return calls
+    return []
