@@ -7,7 +7,7 @@ def open_page(page, url: str) -> None:
     """Load the page and wait for its load events (the run panel fills in), so typing is not overwritten."""
     page.goto(url)
     page.wait_for_selector("#start_button")
-    page.wait_for_function("() => document.querySelector('#run_progress').innerText.trim().length > 0")
+    page.wait_for_function("() => { const progress = document.querySelector('#run_progress'); return progress && progress.innerText.trim().length > 0; }")
 
 
 def chart_points(page) -> int:
