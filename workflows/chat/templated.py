@@ -1,0 +1,115 @@
+"""What every backend shares: prompts from our own template, validated requests, user stop strings.
+
+The prompt ids come from our tokenizer and chat template whichever engine
+generates, so switching ``infer_backend`` never changes what the model sees.
+Each backend only translates ``Sampling`` into its own arguments and turns
+prompt ids into streamed text.
+"""
+
+from dataclasses import dataclass
+from typing import Callable, Generator, Iterable, Optional
+
+from pydantic import ValidationError
+
+from workflows.chat.base import ChatEngine, RequestError, with_system
+from workflows.chat.stops import find_stop, held_back
+from workflows.config import RunConfig
+from workflows.config.schema import GenerationArgs
+from workflows.models.loader import adapter_paths, load_tokenizer
+from workflows.templates import get_template
+from workflows.templates.base import split_conversation
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """One request's generation settings: the config's GenerationArgs with the request's overrides,
+    validated, and ``max_new_tokens`` capped by the room the prompt leaves in the context."""
+
+    max_new_tokens: int
+    repetition_penalty: float
+    greedy: bool
+    temperature: float
+    top_p: float
+    top_k: int
+
+    def sampler_options(self) -> dict:
+        """temperature, top_p and top_k as vLLM and SGLang take them: temperature 0 is greedy, top_k -1 is no limit."""
+        if self.greedy:
+            return {"temperature": 0.0}
+        return {"temperature": self.temperature, "top_p": self.top_p, "top_k": self.top_k or -1}
+
+
+def context_length_of(model_config, cutoff_len: int) -> int:
+    """The positions the model was trained for, or ``cutoff_len`` when its config does not say."""
+    return int(getattr(model_config, "max_position_embeddings", None) or cutoff_len)
+
+
+def cut_at_stops(pieces: Iterable[str], stops: list[str], stop_generation: Callable[[], None]) -> Generator[str, None, tuple[str, bool]]:
+    """Yield the text of ``pieces`` as it becomes safe to show; return (the text, whether a stop string ended it).
+
+    At the first stop string the text is cut there and ``stop_generation`` is
+    called; the pieces still coming are drained unseen.
+    """
+    text, shown, hit_stop = "", 0, False
+    for piece in pieces:
+        if hit_stop:
+            continue  # drain: generation stops within a token of the cancel
+        text += piece
+        cut = find_stop(text, stops)
+        if cut is not None:
+            text, hit_stop = text[:cut], True
+            stop_generation()
+        safe = len(text) if hit_stop else len(text) - held_back(text, stops)
+        if safe > shown:
+            yield text[shown:safe]
+            shown = safe
+    if len(text) > shown:
+        yield text[shown:]
+    return text, hit_stop
+
+
+class TemplatedEngine(ChatEngine):
+    """A ChatEngine that builds prompts itself; subclasses load a model and set ``context_length``.
+
+    Generation stops at the template's stop words as well as at eos: ``stop_ids`` holds their ids.
+    """
+
+    def __init__(self, config: RunConfig):
+        self.adapters = adapter_paths(config.model)
+        self.tokenizer = load_tokenizer(config.model, padding_side="left")
+        self.template = get_template(config.data.template, self.tokenizer, config.data.enable_thinking)
+        self.template.fix_tokenizer(self.tokenizer)
+        self.generation = config.generation
+        self.default_system = config.data.default_system
+        self.model_name = config.model.model_name_or_path
+        words = [self.tokenizer.eos_token, *self.template.stop_words]
+        self.stop_ids = sorted({self.tokenizer.convert_tokens_to_ids(word) for word in words if word})
+
+    def encode(self, messages: list[dict], system: Optional[str] = None, tools: Optional[str] = None) -> list[int]:
+        messages = with_system(messages, system or self.default_system)
+        split_conversation(messages)  # Jinja templates render any role order; the model was trained on alternating turns
+        ids = self.template.encode_prompt(self.tokenizer, messages, tools)
+        if len(ids) >= self.context_length:
+            raise RequestError(
+                f"The prompt is {len(ids)} tokens long, but the model's context is {self.context_length} tokens: shorten the conversation."
+            )
+        return ids
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=False)
+
+    def sampling(self, prompt_length: int, overrides: dict) -> Sampling:
+        """The settings for one request; a bad override is a RequestError naming the key."""
+        try:
+            args = GenerationArgs(**{**self.generation.model_dump(), **overrides})
+        except ValidationError as error:
+            problem = error.errors()[0]
+            raise RequestError(f"`{problem['loc'][0]}`: {problem['msg']}") from None
+        return Sampling(
+            max_new_tokens=min(args.max_new_tokens, self.context_length - prompt_length),
+            repetition_penalty=args.repetition_penalty,
+            greedy=not (args.do_sample and args.temperature > 0),
+            temperature=args.temperature,
+            top_p=args.top_p,
+            top_k=args.top_k,
+        )
