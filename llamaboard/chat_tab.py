@@ -4,15 +4,21 @@ Load starts the model (with the selected adapters) as an API server
 subprocess (``ChatServer``), typed paths confined as in the Train tab;
 Unload, or closing the page, ends that process, which frees all of its
 memory. The UI only speaks HTTP to it and imports no torch (nor, until the
-first message, the openai client). Compare mode loads a second server with
-the base model alone and answers every prompt with both.
+first message, the openai client). Compare mode loads a second server, with
+the base model alone or with another run or checkpoint of the same model,
+and answers every prompt with both.
 """
+
+from pathlib import Path
+from typing import Optional
 
 import gradio as gr
 
 from llamaboard.chat_server import ChatServer
+from llamaboard.controls import NONE_CHOICE
 from llamaboard.form import Form
 from llamaboard.locales import message
+from llamaboard.models import adapter_choices
 from llamaboard.notices import notice
 from llamaboard.paths import Workspace
 from llamaboard.run_builder import confine_paths
@@ -26,20 +32,25 @@ MODEL_KEYS = ("model_name_or_path", "finetuning_type", "adapter_name_or_path", "
 GENERATION = GenerationArgs.model_fields
 
 
-def server_overrides(values: dict) -> tuple[list[str], list[str]]:
-    """key=value overrides for the chosen model, and for its base model (compare mode).
+def server_overrides(values: dict) -> list[str]:
+    """key=value overrides that serve the top bar's model with its selected adapters or checkpoint.
 
     LoRA selections are adapters on the base model; for full and freeze runs
-    the selected checkpoint is itself the model to load.
+    the selected checkpoint is itself the model to load. No selection: the base model alone.
     """
     values = dict(values)
-    finetuning_type, selected = values.pop("finetuning_type", "lora"), values.pop("adapter_name_or_path", None)
+    finetuning_type, selection = values.pop("finetuning_type", "lora"), values.pop("adapter_name_or_path", None)
     base = [f"{key}={'null' if value is None else value}" for key, value in values.items()]
-    if not selected:
-        return base, base
+    if not selection:
+        return base
     if finetuning_type == "lora":
-        return [*base, f"adapter_name_or_path={selected}"], base
-    return [*base, f"model_name_or_path={selected.split(',')[-1]}"], base
+        return [*base, f"adapter_name_or_path={selection}"]
+    return [*base, f"model_name_or_path={selection.split(',')[-1]}"]
+
+
+def compare_choices(lang: str, saves_dir: Path, model: str, finetuning_type: str) -> list[tuple[str, str]]:
+    """What compare mode can put beside the chosen model: the base model, or any run or checkpoint of it."""
+    return [(message(lang, "compare_base_model"), NONE_CHOICE), *adapter_choices(saves_dir, model or "", finetuning_type)]
 
 
 def _unload(servers) -> None:
@@ -51,6 +62,7 @@ def build_chat_tab(form: Form, bar: TopBar, workspace: Workspace) -> None:
     servers = gr.State(None, delete_callback=_unload)  # this browser session's (chosen[, base]) ChatServers, or None
     with gr.Row(equal_height=True):
         compare = form.control("compare_mode", gr.Checkbox, value=False, scale=2)
+        compare_with = form.control("compare_with", gr.Dropdown, choices=[(message(form.lang, "compare_base_model"), NONE_CHOICE)], value=NONE_CHOICE, scale=2)
         load = form.button("load_model_button", variant="primary", scale=1)
         unload = form.button("unload_model_button", scale=1)
     status = gr.HTML()
@@ -69,22 +81,31 @@ def build_chat_tab(form: Form, bar: TopBar, workspace: Workspace) -> None:
         retry = form.button("retry_button")
         clear = form.button("clear_button")
 
-    model_inputs = {*(form.fields[key] for key in MODEL_KEYS), compare, bar.lang, servers}
+    model_inputs = {*(form.fields[key] for key in MODEL_KEYS), compare, compare_with, bar.lang, servers}
 
     def load_model(data: dict):
         lang = data[bar.lang]
         _unload(data[servers])
         loaded = []
+        values = form.config_values(data)
+        compared = None if data[compare_with] == NONE_CHOICE else data[compare_with]
+        selections = [values.get("adapter_name_or_path"), *([compared] if data[compare] else [])]
         try:
-            chosen_overrides, base_overrides = server_overrides(confine_paths(form.config_values(data), workspace))
-            for overrides in (chosen_overrides, base_overrides) if data[compare] else (chosen_overrides,):
+            for selection in selections:
                 server = ChatServer()
-                server.load(overrides)
+                server.load(server_overrides(confine_paths({**values, "adapter_name_or_path": selection}, workspace)))
                 loaded.append(server)
         except UserError as error:
             _unload(loaded)
-            return None, notice(message(lang, "chat_load_failed", error=str(error)), "error"), gr.update()
-        return tuple(loaded), notice(message(lang, "chat_loaded", model=loaded[0].model)), gr.update(visible=bool(data[compare]))
+            return None, notice(message(lang, "chat_load_failed", error=str(error)), "error"), gr.update(), gr.update()
+        labels = {value: label for label, value in compare_choices(lang, workspace.saves_dir, values["model_name_or_path"], values["finetuning_type"])}
+        chosen = selections[0] or NONE_CHOICE
+        return (
+            tuple(loaded),
+            notice(message(lang, "chat_loaded", model=loaded[0].model)),
+            gr.update(label=labels.get(chosen, chosen)),
+            gr.update(visible=bool(data[compare]), label=labels.get(data[compare_with], data[compare_with])),
+        )
 
     def unload_model(current, lang: str):
         _unload(current)
@@ -120,7 +141,13 @@ def build_chat_tab(form: Form, bar: TopBar, workspace: Workspace) -> None:
 
     respond_inputs = [servers, chatbot, base_chatbot, query, system, temperature, top_p, max_new_tokens, bar.lang]
     respond_outputs = [chatbot, base_chatbot, query, status]
-    load.click(load_model, model_inputs, [servers, status, base_chatbot])
+    def list_compared(lang: str, model: str, finetuning_type: str, current: str) -> gr.Dropdown:
+        choices = compare_choices(lang, workspace.saves_dir, model, finetuning_type)
+        return gr.Dropdown(choices=choices, value=current if current in {value for _, value in choices} else NONE_CHOICE)
+
+    for trigger in (compare_with.focus, bar.model.change, bar.finetuning_type.change, bar.lang.change):
+        trigger(list_compared, [bar.lang, bar.model, bar.finetuning_type, compare_with], compare_with, show_progress="hidden")
+    load.click(load_model, model_inputs, [servers, status, chatbot, base_chatbot])
     unload.click(unload_model, [servers, bar.lang], [servers, status])
     send.click(respond, respond_inputs, respond_outputs)
     query.submit(respond, respond_inputs, respond_outputs)
