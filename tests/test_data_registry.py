@@ -67,6 +67,12 @@ def test_bad_json_names_file_line_and_column(tmp_path):
         read_dataset_info(tmp_path)
 
 
+def test_a_registry_that_is_not_utf8_says_so(tmp_path):
+    (tmp_path / "dataset_info.json").write_bytes('{"données": {"file_name": "a.json"}}'.encode("latin-1"))
+    with pytest.raises(DatasetError, match="dataset_info.json is not UTF-8 text .*save it as UTF-8"):
+        read_dataset_info(tmp_path)
+
+
 @pytest.mark.parametrize(
     ("entry", "reason"),
     [

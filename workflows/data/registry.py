@@ -105,6 +105,8 @@ def read_dataset_info(dataset_dir: str | Path) -> dict[str, DatasetAttr]:
         raw = json.loads(info_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise DatasetError(f"{info_path} is not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}.") from None
+    except UnicodeDecodeError as err:
+        raise DatasetError(f"{info_path} is not UTF-8 text ({err.reason} at byte {err.start}): save it as UTF-8.") from None
     if not isinstance(raw, dict):
         raise DatasetError(f"{info_path} must hold a JSON object mapping dataset names to entries, not {_json_type(raw)}.")
     return {name: _parse_entry(name, entry, Path(dataset_dir)) for name, entry in raw.items()}
