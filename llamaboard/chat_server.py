@@ -7,6 +7,7 @@ allocator caches and reference cycles behind), and it is why the UI process
 never imports torch. Compare mode is simply two of these side by side.
 """
 
+import os
 import secrets
 from pathlib import Path
 from typing import Iterator, Optional
@@ -29,13 +30,15 @@ class ChatServer:
     def load(self, overrides: list[str], log: Optional[Path] = None) -> str:
         """Serve the model that ``overrides`` (key=value) describe, replacing any loaded one; returns its id.
 
-        The server gets a random API key, so other local users cannot use it.
+        The server gets a random API key, so other local users cannot use it,
+        and ends by itself if this process dies without unloading it.
         """
         import openai
 
         self.unload()
         port, key = free_port(), secrets.token_urlsafe(16)
-        self._process = start_api(overrides, port, env={"API_KEY": key, "API_MODEL_NAME": ""}, log=log)
+        env = {"API_KEY": key, "API_MODEL_NAME": "", "LLAMABOARD_EXIT_WITH_PARENT": str(os.getpid())}
+        self._process = start_api(overrides, port, env=env, log=log)
         self._client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=key, max_retries=0)
         self.model = self._client.models.list().data[0].id
         return self.model

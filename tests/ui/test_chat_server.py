@@ -1,7 +1,12 @@
 """The Chat tab's server handling: load streams answers, unload ends the process and its memory
-(measured), and two servers side by side answer independently (compare mode)."""
+(measured), two servers side by side answer independently (compare mode), and a server ends
+with the UI that started it."""
+
+import subprocess
+import sys
 
 import psutil
+from conftest import PROJECT_ROOT
 
 from llamaboard.chat_server import ChatServer
 
@@ -32,3 +37,27 @@ def test_two_servers_side_by_side_for_compare_mode(tiny_model_dir):
     finally:
         base.unload()
         other.unload()
+
+
+KILLED_UI = """
+import sys
+from llamaboard.chat_server import ChatServer
+server = ChatServer()
+server.load(["do_sample=false"])
+print(server._process.pid, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_killed_ui_leaves_no_model_server_behind(tiny_model_dir):
+    ui = subprocess.Popen([sys.executable, "-c", KILLED_UI], cwd=PROJECT_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    server_pid = int(ui.stdout.readline())
+    assert psutil.Process(server_pid).is_running()
+    ui.kill()  # SIGKILL: the UI gets no chance to unload anything
+    ui.wait()
+    server = psutil.Process(server_pid)
+    try:
+        server.wait(timeout=30)
+    except psutil.TimeoutExpired:
+        server.kill()
+        raise AssertionError("the model server outlived the UI that started it")

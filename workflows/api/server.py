@@ -2,10 +2,16 @@
 
 Host, port, key and the served model name come from the environment
 (API_HOST, API_PORT, API_KEY, API_MODEL_NAME), as in LLaMA-Factory, so the
-same YAML serves anywhere.
+same YAML serves anywhere. A program that starts the server for itself (the
+UI's Chat tab) sets LLAMABOARD_EXIT_WITH_PARENT to its pid: the server then
+ends when that process is gone, even if it was killed, so no model is left
+holding memory behind a closed UI.
 """
 
 import os
+import signal
+import threading
+import time
 
 from workflows.config import RunConfig
 from workflows.errors import ConfigError
@@ -21,9 +27,22 @@ def serve(config: RunConfig) -> int:
     raw_port = os.environ.get("API_PORT", "8000")
     if not raw_port.isdigit() or not 0 < int(raw_port) < 65536:
         raise ConfigError(f"API_PORT must be a port number between 1 and 65535, not `{raw_port}`.")
+    if os.environ.get("LLAMABOARD_EXIT_WITH_PARENT"):
+        _exit_with_parent(int(os.environ["LLAMABOARD_EXIT_WITH_PARENT"]))
     engine = load_engine(config)
     model_name = os.environ.get("API_MODEL_NAME") or engine.model_name
     app = create_app(engine, model_name, os.environ.get("API_KEY") or None)
     print(f"Serving `{model_name}` at http://{host}:{raw_port}/v1 (OpenAI-compatible)", flush=True)
     uvicorn.run(app, host=host, port=int(raw_port), log_level="warning")
     return 0
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Stop serving, as SIGTERM does, once ``parent_pid`` is no longer this process's parent."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
