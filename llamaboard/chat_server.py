@@ -58,7 +58,8 @@ class ChatServer:
         if not self.loaded:
             raise RuntimeError("no model is loaded")
         head = [{"role": "system", "content": system}] if system else []
-        stream = self._client.chat.completions.create(model=self.model, messages=[*head, *messages], stream=True, **sampling)
-        for chunk in stream:
-            if chunk.choices and chunk.choices[0].delta.content:
-                yield chunk.choices[0].delta.content
+        # Closing the stream (also when the caller stops reading) ends the request, and the server stops generating.
+        with self._client.chat.completions.create(model=self.model, messages=[*head, *messages], stream=True, **sampling) as stream:
+            for chunk in stream:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    yield chunk.choices[0].delta.content

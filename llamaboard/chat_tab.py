@@ -30,6 +30,8 @@ from workflows.errors import UserError
 MODEL_KEYS = ("model_name_or_path", "finetuning_type", "adapter_name_or_path", "template", "quantization_bit", "rope_scaling", "flash_attn")
 # Sampling controls are per chat, not config fields of the form: loading a training config must not touch them.
 GENERATION = GenerationArgs.model_fields
+CHAT_MAX_NEW_TOKENS = 256
+"""Enough for a chat answer; an untrained model beside it in compare mode rambles until the limit, which the CLI's 1024 makes slow on a CPU."""
 
 
 def server_overrides(values: dict) -> list[str]:
@@ -70,7 +72,7 @@ def build_chat_tab(form: Form, bar: TopBar, workspace: Workspace) -> None:
         system = form.control("system_prompt", gr.Textbox, lines=2, scale=3)
         temperature = form.control("temperature", gr.Slider, minimum=0, maximum=2, step=0.05, value=GENERATION["temperature"].default, scale=1)
         top_p = form.control("top_p", gr.Slider, minimum=0.05, maximum=1, step=0.05, value=GENERATION["top_p"].default, scale=1)
-        max_new_tokens = form.control("max_new_tokens", gr.Number, minimum=1, precision=0, value=GENERATION["max_new_tokens"].default, scale=1)
+        max_new_tokens = form.control("max_new_tokens", gr.Number, minimum=1, precision=0, value=CHAT_MAX_NEW_TOKENS, scale=1)
     with gr.Row():
         chatbot = form.control("chatbot", gr.Chatbot, height=420)
         base_chatbot = form.control("base_chatbot", gr.Chatbot, height=420, visible=False)
@@ -80,6 +82,7 @@ def build_chat_tab(form: Form, bar: TopBar, workspace: Workspace) -> None:
         undo = form.button("undo_button")
         retry = form.button("retry_button")
         clear = form.button("clear_button")
+        stop = form.button("stop_button", variant="stop")
 
     model_inputs = {*(form.fields[key] for key in MODEL_KEYS), compare, compare_with, bar.lang, servers}
 
@@ -148,9 +151,14 @@ def build_chat_tab(form: Form, bar: TopBar, workspace: Workspace) -> None:
     for trigger in (compare_with.focus, bar.model.change, bar.finetuning_type.change, bar.lang.change):
         trigger(list_compared, [bar.lang, bar.model, bar.finetuning_type, compare_with], compare_with, show_progress="hidden")
     load.click(load_model, model_inputs, [servers, status, chatbot, base_chatbot])
-    unload.click(unload_model, [servers, bar.lang], [servers, status])
-    send.click(respond, respond_inputs, respond_outputs)
-    query.submit(respond, respond_inputs, respond_outputs)
-    undo.click(undo_turn, [chatbot, base_chatbot], [chatbot, base_chatbot, query])
-    retry.click(undo_turn, [chatbot, base_chatbot], [chatbot, base_chatbot, query]).then(respond, respond_inputs, respond_outputs)
-    clear.click(lambda: ([], [], ""), None, [chatbot, base_chatbot, status])
+    answering = [
+        send.click(respond, respond_inputs, respond_outputs),
+        query.submit(respond, respond_inputs, respond_outputs),
+        retry.click(undo_turn, [chatbot, base_chatbot], [chatbot, base_chatbot, query]).then(respond, respond_inputs, respond_outputs),
+    ]
+    # Anything that changes the conversation or the servers first stops the answer being streamed (and only then
+    # acts), so the answer cannot write the old history back.
+    stop.click(None, cancels=answering)
+    unload.click(None, cancels=answering).then(unload_model, [servers, bar.lang], [servers, status])
+    undo.click(None, cancels=answering).then(undo_turn, [chatbot, base_chatbot], [chatbot, base_chatbot, query])
+    clear.click(None, cancels=answering).then(lambda: ([], [], ""), None, [chatbot, base_chatbot, status])

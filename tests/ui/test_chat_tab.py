@@ -1,5 +1,7 @@
 """The Chat tab: which servers Load starts, and in a real browser load, chat in compare mode, unload."""
 
+import time
+
 import psutil
 import pytest
 from browser_helpers import open_page, type_into, wait_for
@@ -44,3 +46,28 @@ def test_load_chat_in_compare_mode_and_unload_ends_the_servers(app_server, page)
     wait_for(lambda: "unloaded" in page.locator("#chat_tab").inner_text(), 60, "the unload notice")
     assert not _api_servers(app_server.process.pid)
     assert not any(server.is_running() and server.status() != psutil.STATUS_ZOMBIE for server in servers)
+
+
+def test_stop_and_clear_end_a_streaming_answer_for_good(app_server, page):
+    open_page(page, app_server.url)
+    page.get_by_role("tab", name="Chat").click()
+    type_into(page, "max_new_tokens", "2000")  # the untrained model rambles to the limit: seconds of streaming
+    page.click("#load_model_button")
+    wait_for(lambda: "is loaded" in page.locator("#chat_tab").inner_text(), 150, "the model to load")
+    type_into(page, "query", "Tell me a long story.")
+    page.click("#send_button")
+    wait_for(lambda: len(_answer(page, "chatbot")) > 20, 60, "the answer to start streaming")
+    page.click("#stop_button")
+    time.sleep(1)
+    stopped = _answer(page, "chatbot")
+    time.sleep(2)
+    assert _answer(page, "chatbot") == stopped, "the answer kept growing after Stop"
+
+    type_into(page, "query", "And another one.")
+    page.click("#send_button")
+    wait_for(lambda: page.locator("#chatbot .bot").count() == 2 and len(_answer(page, "chatbot")) > 20, 60, "the second answer to stream")
+    page.click("#clear_button")
+    time.sleep(3)
+    assert page.locator("#chatbot .bot").count() == 0, "the streamed answer wrote the cleared history back"
+    page.click("#unload_model_button")
+    wait_for(lambda: "unloaded" in page.locator("#chat_tab").inner_text(), 60, "the unload notice")
