@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Optional
 
 from llamaboard.paths import confine
-from llamaboard.run_dir import checkpoint_steps, find_runs, has_final_model
+from llamaboard.run_dir import checkpoint_steps, find_runs, has_final_model, read_run_config
 from workflows.config import BUILTIN_TINY_MODEL
 
 WELL_KNOWN_MODELS: dict[str, Optional[str]] = {
@@ -53,9 +53,15 @@ def check_model(model: str, roots: list[Path]) -> str:
 
 
 def adapter_choices(saves_dir: Path, model: str, finetuning_type: str) -> list[tuple[str, str]]:
-    """(label, path) for every final adapter and every ``checkpoint-N`` of this model's runs."""
+    """(label, path) for every final model or adapter and every ``checkpoint-N`` of this model's runs with this method.
+
+    Runs are recognised by their run.yaml, wherever under saves/ they were written.
+    """
     choices = []
-    for run_dir in find_runs(saves_dir / model_folder_name(model) / finetuning_type, depth=1):
+    for run_dir in find_runs(saves_dir):
+        config = read_run_config(run_dir)
+        if model_folder_name(str(config.get("model_name_or_path") or "")) != model_folder_name(model) or config.get("finetuning_type", "lora") != finetuning_type:
+            continue
         if has_final_model(run_dir):
             choices.append((run_dir.name, str(run_dir)))
         choices.extend((f"{run_dir.name}/checkpoint-{step}", str(run_dir / f"checkpoint-{step}")) for step in reversed(checkpoint_steps(run_dir)))

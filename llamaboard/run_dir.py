@@ -91,12 +91,13 @@ def read_run_config(run_dir: Path) -> dict[str, Any]:
     return loaded if isinstance(loaded, dict) else {}
 
 
-def find_runs(folder: Path, depth: int = 3) -> list[Path]:
-    """Run directories ``depth`` levels below ``folder`` holding a run.yaml, newest first.
+def find_runs(folder: Path, max_depth: int = 3) -> list[Path]:
+    """Run directories (holding a run.yaml) up to ``max_depth`` levels below ``folder``, newest first.
 
-    Depth 3 from ``saves/`` is ``<model>/<finetuning_type>/<run>``.
+    The UI writes ``saves/<model>/<finetuning_type>/<run>`` (depth 3); a CLI
+    run may use any ``output_dir`` under saves/, such as ``saves/identity``.
     """
-    run_yamls = [path for path in folder.glob("*/" * depth + RUN_YAML) if path.is_file()]
+    run_yamls = [path for depth in range(1, max_depth + 1) for path in folder.glob("*/" * depth + RUN_YAML) if path.is_file()]
     run_yamls.sort(key=lambda path: path.stat().st_mtime, reverse=True)
     return [path.parent for path in run_yamls]
 

@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import yaml
+
 from run_dirs import log_line, write_run
 
 from llamaboard.history import history_rows, history_table
@@ -57,6 +59,18 @@ def test_checkpoint_picker_lists_final_adapters_and_every_checkpoint(tmp_path):
     labels = [label for label, _ in adapter_choices(saves, "llamaboard-tiny", "lora")]
     assert sorted(labels) == sorted(["done", "done/checkpoint-100", "done/checkpoint-10", "done/checkpoint-5", "stopped/checkpoint-7"])
     assert checkpoint_steps(done) == [5, 10, 100]
+
+
+def test_a_cli_run_with_its_own_output_dir_is_in_the_history_and_the_picker(tmp_path):
+    saves = tmp_path / "saves"
+    run_dir = saves / "identity"  # python -m workflows train ... output_dir=saves/identity
+    (run_dir / "checkpoint-180").mkdir(parents=True)
+    (run_dir / "run.yaml").write_text(yaml.safe_dump({"model_name_or_path": "llamaboard-tiny", "stage": "sft", "finetuning_type": "full", "dataset": "identity"}))
+    (run_dir / "model.safetensors").write_text("")
+    assert find_runs(saves) == [run_dir]
+    assert [row.cells[0] for row in history_rows(find_runs(saves), set(), saves, "en")] == ["identity"]
+    assert [label for label, _ in adapter_choices(saves, "llamaboard-tiny", "full")] == ["identity", "identity/checkpoint-180"]
+    assert adapter_choices(saves, "llamaboard-tiny", "lora") == []
 
 
 def test_failed_run_shows_its_last_error_prominently(tmp_path):
