@@ -62,6 +62,8 @@ def test_webchat_page_answers_through_gradio(tiny_model_dir, tmp_path):
         assert process.poll() is None, (tmp_path / "webchat.log").read_text()
         answer = client.predict("Who are you?", "", api_name="/chat")
         assert isinstance(answer, str) and answer
+        printed = (tmp_path / "webchat.log").read_text()
+        assert f"LlamaBoard chat is running on http://127.0.0.1:{port}" in printed and "share=True" not in printed
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -7,6 +7,7 @@ and `version` answer fast.
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -122,8 +123,15 @@ def _webui(argv: list[str]) -> int:
 HANDLERS = {"train": _train, "preview-data": _preview_data, "api": _api, "chat": _chat, "webchat": _webchat, "predict": _predict, "version": _version, "webui": _webui}
 
 
+# bitsandbytes warns at import (peft imports it) that an optional CPU kernel for 4-bit layers is missing.
+# 4-bit layers need CUDA here anyway (QLoRA on a CPU is refused with its own message), so the warning only alarms.
+QUIET_LOGGERS = ("bitsandbytes.backends.cpu.ops",)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in HANDLERS:
         print("usage: python -m workflows <command> [CONFIG.yaml] [key=value ...]\n\ncommands:")
         for name, description in COMMANDS.items():

@@ -10,13 +10,13 @@ from run_dirs import write_run
 
 from llamaboard import launcher
 from llamaboard.controls import FieldSpec
-from llamaboard.launch import settings_from_env
 from llamaboard.paths import PathNotAllowedError, Workspace
 from llamaboard.run_dir import read_state
 from llamaboard.run_builder import create_run_dir, prepare_run
 from llamaboard.run_queue import RunQueue
 from workflows.config import RunConfig, load_config
 from workflows.errors import ConfigError
+from workflows.web_settings import settings_from_env
 
 FORM = {"model_name_or_path": "llamaboard-tiny", "finetuning_type": "lora", "stage": "sft", "dataset": "identity", "dataset_dir": "data", "learning_rate": 1e-3, "max_steps": 30}
 

@@ -1,15 +1,13 @@
 """`python -m workflows webchat`: a standalone Gradio chat page for one model.
 
 Gradio is imported only when the page starts, so `workflows` stays usable
-without it. Bind address, port and share link come from Gradio's own
-variables (GRADIO_SERVER_NAME, default 127.0.0.1; GRADIO_SERVER_PORT;
-GRADIO_SHARE). The page can only chat, so it asks for a login only when
-LLAMABOARD_AUTH=user:password is set.
+without it. Bind address, port, share link and login work as for the UI
+(``workflows.web_settings``): a page reachable from other machines asks for a
+login, since it spends the machine's compute.
 """
 
-import os
-
 from workflows.chat.base import ChatEngine
+from workflows.web_settings import announce, settings_from_env
 
 
 def message_text(content) -> str:
@@ -32,6 +30,18 @@ def serve_webchat(engine: ChatEngine) -> int:
 
     system = gr.Textbox(label="System prompt", lines=2)
     demo = gr.ChatInterface(respond, additional_inputs=[system], api_name="chat", title=f"LlamaBoard chat: {engine.model_name}")
-    user, sep, password = os.environ.get("LLAMABOARD_AUTH", "").partition(":")
-    demo.queue(default_concurrency_limit=1).launch(auth=(user, password) if sep else None, show_error=True)
+    settings = settings_from_env()
+    demo.queue(default_concurrency_limit=1)
+    _, local_url, share_url = demo.launch(
+        server_name=settings.server_name,
+        server_port=settings.server_port,
+        share=settings.share,
+        root_path=settings.root_path,
+        auth=settings.auth,
+        show_error=True,
+        prevent_thread_lock=True,
+        quiet=True,
+    )
+    announce("LlamaBoard chat", settings, local_url, share_url)
+    demo.block_thread()
     return 0

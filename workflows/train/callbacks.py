@@ -60,7 +60,8 @@ class TrainerLogCallback(TrainerCallback):
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
         shown = f"loss {record['loss']:.4f}" if "loss" in record else f"eval_loss {record['eval_loss']:.4f}"
-        logger.info("step %d/%d  %s  lr %s  %s elapsed, %s left", state.global_step, state.max_steps, shown, record.get("lr"), record["elapsed_time"], record["remaining_time"])
+        lr = f"  lr {record['lr']:.3g}" if "lr" in record else ""
+        logger.info("step %d/%d  %s%s  %s elapsed, %s left", state.global_step, state.max_steps, shown, lr, record["elapsed_time"], record["remaining_time"])
 
 
 class GracefulStopCallback(TrainerCallback):
