@@ -8,7 +8,9 @@ never imports torch. Compare mode is simply two of these side by side.
 """
 
 import os
+import queue
 import secrets
+import threading
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -63,3 +65,42 @@ class ChatServer:
             for chunk in stream:
                 if chunk.choices and chunk.choices[0].delta.content:
                     yield chunk.choices[0].delta.content
+
+
+def read_together(streams: list[Iterator[str]]) -> Iterator[tuple[int, str]]:
+    """(stream index, piece) from several streams read at the same time, in the order pieces arrive.
+
+    Each stream is read on a thread of its own; the first error of any stream
+    is raised here. Closing this generator (the page stopped the answer) makes
+    every reader stop and close its stream, which ends its server request.
+    """
+    arrivals: queue.SimpleQueue = queue.SimpleQueue()
+    stopped = threading.Event()
+
+    def read(index: int, stream: Iterator[str]) -> None:
+        try:
+            for piece in stream:
+                if stopped.is_set():
+                    break
+                arrivals.put((index, piece, None))
+        except Exception as error:  # handed to the caller's thread, which raises it
+            arrivals.put((index, None, error))
+            return
+        finally:
+            stream.close()
+        arrivals.put((index, None, None))
+
+    for index, stream in enumerate(streams):
+        threading.Thread(target=read, args=(index, stream), name=f"read-stream-{index}", daemon=True).start()
+    try:
+        running = len(streams)
+        while running:
+            index, piece, error = arrivals.get()
+            if error is not None:
+                raise error
+            if piece is None:
+                running -= 1
+            else:
+                yield index, piece
+    finally:
+        stopped.set()

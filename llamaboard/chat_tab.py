@@ -14,7 +14,7 @@ from typing import Optional
 
 import gradio as gr
 
-from llamaboard.chat_server import ChatServer
+from llamaboard.chat_server import ChatServer, read_together
 from llamaboard.controls import NONE_CHOICE
 from llamaboard.form import Form
 from llamaboard.locales import message
@@ -125,22 +125,29 @@ def build_chat_tab(form: Form, bar: TopBar, workspace: Workspace) -> None:
             return
         histories = [list(history or []), list(base_history or [])]
         sampling_args = {"temperature": temperature, "top_p": top_p, "max_tokens": int(max_new_tokens) if max_new_tokens else None}
+        streams = []
         for server, turns in zip(current, histories):
             past = [{"role": turn["role"], "content": message_text(turn["content"])} for turn in turns]
+            streams.append(server.stream([*past, {"role": "user", "content": text}], system=system_prompt or None, **sampling_args))
             turns += [{"role": "user", "content": text}, {"role": "assistant", "content": ""}]
-            try:
-                for piece in server.stream([*past, {"role": "user", "content": text}], system=system_prompt or None, **sampling_args):
-                    turns[-1]["content"] += piece
-                    yield histories[0], histories[1], "", gr.update()
-            except openai.APIError as error:
-                turns[-1]["content"] = ""
-                yield histories[0], histories[1], "", notice(message(lang, "chat_error", error=str(error)), "error")
-                return
+        try:
+            for index, piece in read_together(streams):  # compare mode: both answers grow at once
+                histories[index][-1]["content"] += piece
+                yield histories[0], histories[1], "", gr.update()
+        except openai.APIError as error:
+            yield histories[0], histories[1], "", notice(message(lang, "chat_error", error=str(error)), "error")
+            return
         yield histories[0], histories[1], "", gr.update()
 
     def undo_turn(history, base_history):
         last_query = next((message_text(turn["content"]) for turn in reversed(history or []) if turn["role"] == "user"), "")
         return (history or [])[:-2], (base_history or [])[:-2], last_query
+
+    def retry_turn(history, base_history, text):
+        """Take back the last answer and put its question up again; with no answer to retry, send the message box as it is."""
+        if history and history[-1]["role"] == "assistant":
+            return undo_turn(history, base_history)
+        return history, base_history, text
 
     respond_inputs = [servers, chatbot, base_chatbot, query, system, temperature, top_p, max_new_tokens, bar.lang]
     respond_outputs = [chatbot, base_chatbot, query, status]
@@ -154,7 +161,7 @@ def build_chat_tab(form: Form, bar: TopBar, workspace: Workspace) -> None:
     answering = [
         send.click(respond, respond_inputs, respond_outputs),
         query.submit(respond, respond_inputs, respond_outputs),
-        retry.click(undo_turn, [chatbot, base_chatbot], [chatbot, base_chatbot, query]).then(respond, respond_inputs, respond_outputs),
+        retry.click(retry_turn, [chatbot, base_chatbot, query], [chatbot, base_chatbot, query]).then(respond, respond_inputs, respond_outputs),
     ]
     # Anything that changes the conversation or the servers first stops the answer being streamed (and only then
     # acts), so the answer cannot write the old history back.

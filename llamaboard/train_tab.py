@@ -161,7 +161,7 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
     load_button.click(load_saved_config, [config_path, bar.lang], [*form.fields.values(), form_message]).then(
         refresh_datasets, dataset_inputs, dataset_outputs
     )
-    preview_data_button.click(preview_data, form_inputs, [preview_examples, preview_stats, data_preview_accordion])
+    preview_data_button.click(preview_data, form_inputs, [preview_examples, preview_stats, data_preview_accordion], scroll_to_output=True)
 
 
 def _field_row(form: Form, keys: tuple[str, ...]) -> None:

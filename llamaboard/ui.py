@@ -30,6 +30,7 @@ CSS = """
 .lb-log { height: 300px; overflow-y: auto; display: flex; flex-direction: column-reverse; }
 .lb-log pre { white-space: pre-wrap; word-break: break-word; font-size: 0.8em; margin: 0; }
 .lb-stats th { text-align: left; padding-right: 12px; }
+#history_table th, #history_table th * { word-break: keep-all; overflow-wrap: normal; }
 """
 
 

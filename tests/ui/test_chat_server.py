@@ -4,11 +4,12 @@ with the UI that started it."""
 
 import subprocess
 import sys
+import threading
 
 import psutil
 from conftest import PROJECT_ROOT
 
-from llamaboard.chat_server import ChatServer
+from llamaboard.chat_server import ChatServer, read_together
 
 HELLO = [{"role": "user", "content": "Who are you?"}]
 GREEDY = ["do_sample=false", "max_new_tokens=8"]
@@ -41,7 +42,7 @@ def test_two_servers_side_by_side_for_compare_mode(tiny_model_dir):
 
 KILLED_UI = """
 import sys
-from llamaboard.chat_server import ChatServer
+from llamaboard.chat_server import ChatServer, read_together
 server = ChatServer()
 server.load(["do_sample=false"])
 print(server._process.pid, flush=True)
@@ -61,3 +62,42 @@ def test_a_killed_ui_leaves_no_model_server_behind(tiny_model_dir):
     except psutil.TimeoutExpired:
         server.kill()
         raise AssertionError("the model server outlived the UI that started it")
+
+
+def test_compare_mode_reads_both_answers_at_once_and_stops_both():
+    second_started, closed = threading.Event(), []
+
+    def first():
+        try:
+            yield "a1"
+            assert second_started.wait(10), "the second stream was not read while the first waited"
+            yield "a2"
+        finally:
+            closed.append("first")
+
+    def second():
+        try:
+            yield "b1"
+            second_started.set()
+            yield from ("b2", "b3")
+        finally:
+            closed.append("second")
+
+    merged = list(read_together([first(), second()]))
+    assert sorted(merged) == [(0, "a1"), (0, "a2"), (1, "b1"), (1, "b2"), (1, "b3")]
+    assert merged.index((1, "b1")) < merged.index((0, "a2"))
+    assert sorted(closed) == ["first", "second"]
+
+    endless_closed = threading.Event()
+
+    def endless():
+        try:
+            while True:
+                yield "x"
+        finally:
+            endless_closed.set()
+
+    reading = read_together([endless()])
+    assert next(reading) == (0, "x")
+    reading.close()  # the page pressed Stop
+    assert endless_closed.wait(10), "the stream kept being read after the reader was closed"

@@ -48,7 +48,7 @@ def test_load_chat_in_compare_mode_and_unload_ends_the_servers(app_server, page)
     assert not any(server.is_running() and server.status() != psutil.STATUS_ZOMBIE for server in servers)
 
 
-def test_stop_and_clear_end_a_streaming_answer_for_good(app_server, page):
+def test_stop_clear_undo_and_retry_act_on_the_conversation_for_good(app_server, page):
     open_page(page, app_server.url)
     page.get_by_role("tab", name="Chat").click()
     type_into(page, "max_new_tokens", "2000")  # the untrained model rambles to the limit: seconds of streaming
@@ -69,5 +69,15 @@ def test_stop_and_clear_end_a_streaming_answer_for_good(app_server, page):
     page.click("#clear_button")
     time.sleep(3)
     assert page.locator("#chatbot .bot").count() == 0, "the streamed answer wrote the cleared history back"
+
+    type_into(page, "max_new_tokens", "6")
+    type_into(page, "query", "Hi")
+    page.click("#send_button")
+    wait_for(lambda: _answer(page, "chatbot"), 60, "a short answer")
+    page.click("#undo_button")
+    wait_for(lambda: page.locator("#chatbot .bot").count() == 0, 10, "Undo to take the turn back")
+    assert page.locator("#query textarea").input_value() == "Hi"
+    page.click("#retry_button")  # nothing to retry: the question in the box is sent again
+    wait_for(lambda: page.locator("#chatbot .bot").count() == 1 and _answer(page, "chatbot"), 60, "Retry to answer the question again")
     page.click("#unload_model_button")
     wait_for(lambda: "unloaded" in page.locator("#chat_tab").inner_text(), 60, "the unload notice")

@@ -2,6 +2,8 @@
 Train tab as it opens, then ask it who it is in the Chat tab, beside the base model and beside
 an earlier checkpoint of the same run."""
 
+import time
+
 import pytest
 from browser_helpers import choose, open_page, type_into, wait_for
 from conftest import screenshot
@@ -25,7 +27,14 @@ def _load_and_ask(page, question: str) -> tuple[str, str]:
     page.click("#clear_button")
     type_into(page, "query", question)
     page.click("#send_button")
-    return wait_for(lambda: all(_answers(page)) and _answers(page), 120, "both answers")
+    return wait_for(lambda: _finished_answers(page), 120, "both answers to finish")
+
+
+def _finished_answers(page) -> tuple[str, str] | None:
+    """Both answers, once neither has changed for two seconds (both stream at once)."""
+    before = _answers(page)
+    time.sleep(2)
+    return before if all(before) and _answers(page) == before else None
 
 
 def test_train_the_identity_demo_from_the_form_then_ask_who_it_is(app_server, page):
