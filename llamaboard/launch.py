@@ -16,17 +16,7 @@ def main() -> None:
     settings = settings_from_env()
     workspace = Workspace.from_env()
     demo, _ = build_ui(workspace)
-    _, local_url, share_url = demo.launch(
-        server_name=settings.server_name,
-        server_port=settings.server_port,
-        share=settings.share,
-        root_path=settings.root_path,
-        auth=settings.auth,
-        css=CSS,
-        show_error=True,
-        prevent_thread_lock=True,
-        quiet=True,
-    )
+    _, local_url, share_url = demo.launch(**settings.launch_kwargs(), css=CSS)
     announce("LlamaBoard", settings, local_url, share_url)
     run_queue_worker(RunQueue(workspace.workdir))
     threading.Thread(target=detect_devices, name="detect-devices", daemon=True).start()  # after start-up, not during it

@@ -47,7 +47,7 @@ class ScriptedEngine(ChatEngine):
         return list(range(len(self.prompts[-1].split())))
 
     def decode(self, ids):
-        raise NotImplementedError
+        return " ".join(map(str, ids))
 
     def stream_ids(self, prompt_ids, **gen):
         def pieces():
@@ -58,7 +58,7 @@ class ScriptedEngine(ChatEngine):
         return TextStream(pieces())
 
     def batch(self, conversations, system=None, **gen):
-        raise NotImplementedError
+        return [self.chat(messages, system)[0] for messages in conversations]
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,19 @@ class LaunchSettings:
     auth: Optional[tuple[str, str]]
     password_generated: bool = False
 
+    def launch_kwargs(self) -> dict:
+        """Arguments for Gradio's ``launch()``: returns at once (the caller prints the URL with ``announce``, then blocks)."""
+        return {
+            "server_name": self.server_name,
+            "server_port": self.server_port,
+            "share": self.share,
+            "root_path": self.root_path,
+            "auth": self.auth,
+            "show_error": True,
+            "prevent_thread_lock": True,
+            "quiet": True,
+        }
+
 
 def is_loopback(host: str) -> bool:
     if host == "localhost":

@@ -32,16 +32,7 @@ def serve_webchat(engine: ChatEngine) -> int:
     demo = gr.ChatInterface(respond, additional_inputs=[system], api_name="chat", title=f"LlamaBoard chat: {engine.model_name}")
     settings = settings_from_env()
     demo.queue(default_concurrency_limit=1)
-    _, local_url, share_url = demo.launch(
-        server_name=settings.server_name,
-        server_port=settings.server_port,
-        share=settings.share,
-        root_path=settings.root_path,
-        auth=settings.auth,
-        show_error=True,
-        prevent_thread_lock=True,
-        quiet=True,
-    )
+    _, local_url, share_url = demo.launch(**settings.launch_kwargs())
     announce("LlamaBoard chat", settings, local_url, share_url)
     demo.block_thread()
     return 0
