@@ -17,6 +17,7 @@ import asyncio
 import functools
 import importlib.machinery
 import json
+import signal
 import subprocess
 import sys
 import types
@@ -136,6 +137,8 @@ def _fake_vllm(recorder: Recorder) -> dict[str, types.ModuleType]:
 def _fake_sglang(recorder: Recorder) -> dict[str, types.ModuleType]:
     class Engine:
         def __init__(self, **kwargs):
+            # The real Engine installs signal handlers, which Python allows on the main thread only.
+            signal.signal(signal.SIGQUIT, signal.getsignal(signal.SIGQUIT))
             recorder.engine_kwargs = kwargs
             self.tokenizer_manager = types.SimpleNamespace(abort_request=lambda rid="": recorder.aborted.append(rid))
 

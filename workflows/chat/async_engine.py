@@ -1,7 +1,8 @@
 """Backends with an asyncio API (vLLM, SGLang) behind the synchronous ChatEngine interface.
 
-The backend engine is started on, and only ever driven from, one event loop
-running on a daemon thread; callers on any thread (the API server's worker
+The backend engine is built on the caller's thread (the main thread of the
+CLI or the API server: SGLang and older vLLM insist on it) and driven only
+from one event loop running on a daemon thread; callers on any thread (the API server's worker
 threads, the terminal, predict) submit work to that loop and read progress
 through a queue. Closing a stream aborts the backend request and stops
 reading it.
@@ -110,13 +111,9 @@ class AsyncEngine(TemplatedEngine):
         self.model_args = config.model
         self.model_path = resolve_model_path(config.model.model_name_or_path)
         self.context_length = context_length_of(self._model_config(), config.data.cutoff_len)
+        self._start()  # on the calling thread: SGLang installs signal handlers, and older vLLM checks for the main thread
         self._loop = asyncio.new_event_loop()
         threading.Thread(target=self._loop.run_forever, name=f"{self.backend}-engine", daemon=True).start()
-        try:
-            self._run(self._start())
-        except BaseException:
-            self._loop.call_soon_threadsafe(self._loop.stop)  # a failed load leaves no idle thread behind
-            raise
 
     def _model_config(self):
         from transformers import AutoConfig
@@ -136,8 +133,8 @@ class AsyncEngine(TemplatedEngine):
         return asyncio.run_coroutine_threadsafe(work, self._loop).result()
 
     @abstractmethod
-    async def _start(self) -> None:
-        """Build the backend engine; it runs on the loop, so the engine's own tasks live there."""
+    def _start(self) -> None:
+        """Build the backend engine; its own tasks start on the engine's loop with the first request."""
 
     @abstractmethod
     def _generate(self, prompt_ids: list[int], sampling: Sampling, request_id: str) -> AsyncIterator[Progress]:

@@ -1,7 +1,7 @@
 """The SGLang backend: RadixAttention prefix caching and continuous batching on a CUDA GPU.
 
-Uses SGLang's offline ``sglang.Engine``: built on our loop, so its tokenizer
-manager runs there, and driven with ``async_generate(input_ids=...,
+Uses SGLang's offline ``sglang.Engine``: built on the main thread (it installs
+signal handlers), its tokenizer manager then runs on our loop, driven with ``async_generate(input_ids=...,
 sampling_params={...}, lora_path=..., stream=True, rid=...)``. With the
 default ``incremental_streaming_output=False`` every streamed chunk's
 ``text`` is the whole answer so far, and ``meta_info`` carries
@@ -20,7 +20,7 @@ from workflows.chat.templated import Sampling
 class SglangEngine(AsyncEngine):
     backend = "sglang"
 
-    async def _start(self) -> None:
+    def _start(self) -> None:
         import sglang
 
         lora = {"lora_paths": [f"{ADAPTER_NAME}={self.adapters[0]}"]} if self.adapters else {}

@@ -32,7 +32,7 @@ def max_lora_rank(adapter: str) -> int:
 class VllmEngine(AsyncEngine):
     backend = "vllm"
 
-    async def _start(self) -> None:
+    def _start(self) -> None:
         from vllm import AsyncEngineArgs, AsyncLLMEngine
         from vllm.lora.request import LoRARequest
 
