@@ -41,8 +41,12 @@ class ChatServer:
         port, key = free_port(), secrets.token_urlsafe(16)
         env = {"API_KEY": key, "API_MODEL_NAME": "", "LLAMABOARD_EXIT_WITH_PARENT": str(os.getpid())}
         self._process = start_api(overrides, port, env=env, log=log)
-        self._client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=key, max_retries=0)
-        self.model = self._client.models.list().data[0].id
+        try:
+            self._client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=key, max_retries=0)
+            self.model = self._client.models.list().data[0].id
+        except BaseException:
+            self.unload()  # a server that cannot be asked its model must not keep running unseen
+            raise
         return self.model
 
     def unload(self) -> None:

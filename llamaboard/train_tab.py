@@ -57,7 +57,7 @@ def new_run_name() -> str:
 
 def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspace, queue: RunQueue) -> None:
     with gr.Row(equal_height=True):
-        stage = form.field("stage", scale=1)
+        form.field("stage", scale=1)
         dataset_dir = form.field("dataset_dir", scale=1)
         dataset = form.field("dataset", kind=FIELD_KINDS["dataset"], scale=3)
         preview_data_button = form.button("preview_data_button", scale=1)
@@ -91,9 +91,9 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
     def prepare(data: dict) -> PreparedRun:
         return prepare_run(form.config_values(data), data[run_name], data[bar.devices] or [], workspace)
 
-    def refresh_datasets(folder: str, stage: str) -> tuple:
+    def refresh_datasets(folder: str) -> tuple:
         try:
-            names = dataset_names(workspace.confine(folder, "dataset_dir"), stage)
+            names = dataset_names(workspace.confine(folder, "dataset_dir"))
         except UserError as error:
             return gr.Dropdown(choices=[]), gr.Dropdown(choices=[]), notice(str(error), "error")
         return gr.Dropdown(choices=names), gr.Dropdown(choices=names), ""
@@ -150,16 +150,15 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
         return {preview_examples: examples_html(examples, lang), preview_stats: stats_html(stats, lang), data_preview_accordion: gr.Accordion(open=True)}
 
     dataset_outputs = [dataset, form.fields["eval_dataset"], dataset_error]
-    dataset_inputs = [dataset_dir, stage]
-    demo.load(refresh_datasets, dataset_inputs, dataset_outputs)
-    gr.on([dataset_dir.submit, dataset_dir.blur, stage.change], refresh_datasets, dataset_inputs, dataset_outputs, trigger_mode="always_last")
+    demo.load(refresh_datasets, dataset_dir, dataset_outputs)
+    gr.on([dataset_dir.submit, dataset_dir.blur], refresh_datasets, dataset_dir, dataset_outputs, trigger_mode="always_last")
     preview_button.click(preview_command, form_inputs, [form_message, command_row, command_yaml, command_line])
     start_button.click(start, form_inputs | {panel.view}, [form_message, panel.view, run_name]).then(
         panel.refresh, panel.refresh_inputs, panel.refresh_outputs, show_progress="hidden"
     )
     save_button.click(save_config, form_inputs | {config_path}, form_message)
     load_button.click(load_saved_config, [config_path, bar.lang], [*form.fields.values(), form_message]).then(
-        refresh_datasets, dataset_inputs, dataset_outputs
+        refresh_datasets, dataset_dir, dataset_outputs
     )
     preview_data_button.click(preview_data, form_inputs, [preview_examples, preview_stats, data_preview_accordion], scroll_to_output=True)
 

@@ -3,7 +3,8 @@
 Binding 127.0.0.1 (the default) serves this machine and SSH port forwards. A
 share link or any other bind address exposes the page, so it then requires a
 login: ``LLAMABOARD_AUTH=user:password``, or a random password printed once at
-start. Settings come from Gradio's own variables: GRADIO_SERVER_NAME,
+start. LLAMABOARD_AUTH also guards a page on loopback (other users of a shared
+machine reach 127.0.0.1 too). Settings come from Gradio's own variables: GRADIO_SERVER_NAME,
 GRADIO_SERVER_PORT, GRADIO_SHARE, GRADIO_ROOT_PATH.
 """
 
@@ -52,13 +53,10 @@ def settings_from_env(environ: dict[str, str] = os.environ) -> LaunchSettings:
     server_name = environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
     port = environ.get("GRADIO_SERVER_PORT")
     share = environ.get("GRADIO_SHARE", "").strip().lower() in ("1", "true", "yes")
-    auth, generated = None, False
-    if share or not is_loopback(server_name):
-        user, sep, password = environ.get("LLAMABOARD_AUTH", "").partition(":")
-        if sep and user and password:
-            auth = (user, password)
-        else:
-            auth, generated = (GENERATED_USER, secrets.token_urlsafe(12)), True
+    user, sep, password = environ.get("LLAMABOARD_AUTH", "").partition(":")
+    auth, generated = ((user, password) if sep and user and password else None), False
+    if auth is None and (share or not is_loopback(server_name)):
+        auth, generated = (GENERATED_USER, secrets.token_urlsafe(12)), True
     return LaunchSettings(server_name, int(port) if port else None, share, environ.get("GRADIO_ROOT_PATH") or None, auth, generated)
 
 

@@ -42,7 +42,7 @@ def test_two_servers_side_by_side_for_compare_mode(tiny_model_dir):
 
 KILLED_UI = """
 import sys
-from llamaboard.chat_server import ChatServer, read_together
+from llamaboard.chat_server import ChatServer
 server = ChatServer()
 server.load(["do_sample=false"])
 print(server._process.pid, flush=True)

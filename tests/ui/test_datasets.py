@@ -1,4 +1,4 @@
-"""The Train tab's dataset list: what each stage is offered, and errors instead of an empty list."""
+"""The Train tab's dataset list: what pt and sft are offered, and errors instead of an empty list."""
 
 import pytest
 
@@ -8,15 +8,14 @@ from workflows.errors import DatasetError
 from conftest import PROJECT_ROOT
 
 
-def test_pt_and_sft_are_not_offered_preference_or_kto_sets():
-    names = dataset_names(PROJECT_ROOT / "data", "sft")
+def test_preference_and_kto_sets_are_not_offered_to_pt_and_sft():
+    names = dataset_names(PROJECT_ROOT / "data")
     assert {"identity", "instruct_demo", "chat_demo", "pretrain_demo"} <= set(names)
     assert "preference_demo" not in names and "kto_demo" not in names
-    assert dataset_names(PROJECT_ROOT / "data", "pt") == names
 
 
 def test_llamafactory_registry_lists_its_sft_sets_without_its_dpo_and_kto_sets(fixtures_dir):
-    names = dataset_names(fixtures_dir / "llamafactory" / "data", "sft")
+    names = dataset_names(fixtures_dir / "llamafactory" / "data")
     assert {"identity", "alpaca_en_demo", "glaive_toolcall_en_demo"} <= set(names)
     assert not {"dpo_en_demo", "kto_en_demo"} & set(names)
 
@@ -26,16 +25,16 @@ def test_llamafactory_registry_lists_its_sft_sets_without_its_dpo_and_kto_sets(f
     [
         ('{"a": {"file_name": "a.json"},}', "is not valid JSON"),
         ("{}", "registers no datasets"),
-        ('{"pairs": {"file_name": "p.json", "ranking": true}}', "no datasets for stage `sft`"),
+        ('{"pairs": {"file_name": "p.json", "ranking": true}}', "only preference or KTO sets"),
         ('{"a": {"formatting": "alpaca"}}', "entry `a` .* names no data"),
     ],
 )
 def test_a_broken_registry_is_an_error_that_says_why(tmp_path, content, reason):
     (tmp_path / "dataset_info.json").write_text(content)
     with pytest.raises(DatasetError, match=reason):
-        dataset_names(tmp_path, "sft")
+        dataset_names(tmp_path)
 
 
 def test_a_missing_folder_is_an_error(tmp_path):
     with pytest.raises(DatasetError, match="does not exist"):
-        dataset_names(tmp_path / "nowhere", "sft")
+        dataset_names(tmp_path / "nowhere")

@@ -126,6 +126,7 @@ def test_llamaboard_auth_sets_the_login_and_env_sets_port_and_root_path():
     assert settings.auth == ("alice", "s3cret:with:colons") and not settings.password_generated
     assert settings.server_port == 7999 and settings.root_path == "/board" and settings.share
     assert settings_from_env({}).server_name == "127.0.0.1"
+    assert settings_from_env({"LLAMABOARD_AUTH": "bob:pw"}).auth == ("bob", "pw")  # a chosen password guards loopback too
 
 
 def test_config_values_round_trip_through_the_form_controls():
