@@ -94,6 +94,7 @@ def test_streamed_tool_calls_arrive_whole(served):
     chunks = list(client.chat.completions.create(model="scripted", messages=ASK, tools=[WEATHER_TOOL], stream=True))
     calls = [call for chunk in chunks for call in (chunk.choices[0].delta.tool_calls or [])]
     assert [(call.function.name, json.loads(call.function.arguments)) for call in calls] == [("get_weather", {"city": "Paris"})]
+    assert calls[0].id.startswith("call_") and calls[0].type == "function"  # what the client's stream accumulator needs
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
 
 
@@ -127,6 +128,35 @@ def test_the_calls_and_their_results_go_back_into_the_prompt(served):
     assert '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>' in prompt
     assert '<tool_response>\n{"sky": "sunny", "celsius": 21}\n</tool_response>' in prompt
     assert prompt.endswith("<|im_start|>assistant\n")
+
+
+def test_tool_choice_none_serves_the_request_as_if_no_tools_were_offered(served):
+    engine, client = served
+    engine.answer = CALL
+    choice = client.chat.completions.create(model="scripted", messages=ASK, tools=[WEATHER_TOOL], tool_choice="none").choices[0]
+    assert choice.message.content == CALL and choice.finish_reason == "stop"
+    assert "<tools>" not in engine.prompts[-1]
+
+
+def test_forcing_a_call_is_refused_with_a_400(served):
+    _, client = served
+    with pytest.raises(openai.BadRequestError, match="tool_choice"):
+        client.chat.completions.create(model="scripted", messages=ASK, tools=[WEATHER_TOOL], tool_choice="required")
+
+
+def test_a_call_to_a_tool_that_was_not_offered_stays_text(served):
+    engine, client = served
+    engine.answer = '<tool_call>\n{"name": "delete_everything", "arguments": {}}\n</tool_call>'
+    choice = client.chat.completions.create(model="scripted", messages=ASK, tools=[WEATHER_TOOL]).choices[0]
+    assert choice.message.content == engine.answer and choice.message.tool_calls is None
+
+
+def test_an_empty_tool_calls_list_on_a_plain_answer_is_accepted(served):
+    engine, client = served
+    engine.answer = "Fine."
+    conversation = [*ASK, {"role": "assistant", "content": "Let me think.", "tool_calls": []}, {"role": "user", "content": "Well?"}]
+    assert client.chat.completions.create(model="scripted", messages=conversation).choices[0].message.content == "Fine."
+    assert "Let me think.<|im_end|>" in engine.prompts[-1]
 
 
 def test_a_message_without_content_or_calls_is_a_400(served):

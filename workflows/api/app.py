@@ -3,8 +3,9 @@
 One generation runs at a time behind an asyncio lock (the model is not shared
 between threads); other requests wait their turn instead of failing. Every
 error leaves as JSON in OpenAI's error shape. When a request offers ``tools``,
-an answer that makes function calls (read in the template's own style) comes
-back as ``tool_calls``; a streamed one then arrives whole, once generation ends.
+an answer that calls offered functions (read in the template's own style)
+comes back as ``tool_calls``. Whether an answer is a call is only known at its
+end, so with tools every streamed answer, call or text, arrives whole then.
 """
 
 import json
@@ -94,7 +95,7 @@ def create_app(engine: ChatEngine, model_name: str, api_key: Optional[str] = Non
                 stream = await run_in_threadpool(engine.stream_ids, prompt_ids, **body.generation())
                 text = "".join([piece async for piece in iterate_in_threadpool(stream)])
                 completion_tokens += stream.response.response_length
-                calls = engine.template.function_calls(text) if body.tools else []
+                calls = body.offered_calls(engine.template.function_calls(text)) if body.offered_tools else []
                 if calls:
                     message, finish_reason = {"role": "assistant", "content": None, "tool_calls": tool_calls_out(calls)}, "tool_calls"
                 else:
@@ -117,15 +118,15 @@ def create_app(engine: ChatEngine, model_name: str, api_key: Optional[str] = Non
                     yield chunk([{"index": index, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
                     held = []  # with tools, the answer is held back until it is known to be a call or text
                     async for piece in iterate_in_threadpool(stream):
-                        if body.tools:
+                        if body.offered_tools:
                             held.append(piece)
                         else:
                             yield chunk([{"index": index, "delta": {"content": piece}, "finish_reason": None}])
                     completion_tokens += stream.response.response_length
                     finish_reason = stream.response.finish_reason
-                    if body.tools:
+                    if body.offered_tools:
                         text = "".join(held)
-                        calls = engine.template.function_calls(text)
+                        calls = body.offered_calls(engine.template.function_calls(text))
                         if calls:
                             delta = {"tool_calls": [{"index": position, **call} for position, call in enumerate(tool_calls_out(calls))]}
                             finish_reason = "tool_calls"

@@ -11,6 +11,8 @@ from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from workflows.templates.tools import FunctionCall
+
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "observation"}
 
 
@@ -20,7 +22,7 @@ class TextPart(BaseModel):
     text: str
 
 
-class FunctionSpec(BaseModel):
+class FunctionCallIn(BaseModel):
     name: str
     arguments: str
     """JSON text of the arguments, as OpenAI sends it."""
@@ -30,17 +32,18 @@ class ToolCall(BaseModel):
     model_config = ConfigDict(extra="ignore")
     id: Optional[str] = None
     type: Literal["function"] = "function"
-    function: FunctionSpec
+    function: FunctionCallIn
 
 
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: Union[str, list[TextPart], None] = None
-    tool_calls: Optional[list[ToolCall]] = Field(None, min_length=1)
+    tool_calls: Optional[list[ToolCall]] = None
 
     @model_validator(mode="after")
     def _has_content(self):
+        self.tool_calls = self.tool_calls or None  # several SDKs send [] on plain assistant messages
         if self.content is None and not (self.role == "assistant" and self.tool_calls):
             raise ValueError("`content` is required (only an assistant message with `tool_calls` may omit it)")
         if self.tool_calls and self.role != "assistant":
@@ -72,6 +75,8 @@ class ChatCompletionRequest(BaseModel):
     stream: bool = False
     stream_options: Optional[StreamOptions] = None
     tools: Optional[list[dict]] = None
+    tool_choice: Union[Literal["none", "auto"], None] = None
+    """"none" serves the request as if no tools were offered; forcing a call ("required", a named function) is refused."""
 
     def generation(self) -> dict:
         """Engine overrides for the values the request sets; the rest come from the server's config."""
@@ -81,8 +86,18 @@ class ChatCompletionRequest(BaseModel):
             gen["stop"] = [self.stop] if isinstance(self.stop, str) else self.stop
         return gen
 
+    @property
+    def offered_tools(self) -> list[dict]:
+        """The tools the model may call: none when tool_choice is "none"."""
+        return [] if self.tool_choice == "none" else self.tools or []
+
     def tools_json(self) -> Optional[str]:
-        return json.dumps(self.tools, ensure_ascii=False) if self.tools else None
+        return json.dumps(self.offered_tools, ensure_ascii=False) if self.offered_tools else None
+
+    def offered_calls(self, calls: list) -> list:
+        """``calls`` when every one names an offered tool, else [] (the answer is then plain text)."""
+        names = {tool.get("function", tool).get("name") for tool in self.offered_tools}
+        return calls if calls and all(call.name in names for call in calls) else []
 
     def turns(self) -> list[dict]:
         """The conversation as engine turns; the results of parallel calls (consecutive tool messages) become one turn."""
@@ -96,7 +111,7 @@ class ChatCompletionRequest(BaseModel):
         return turns
 
 
-def tool_calls_out(calls) -> list[dict]:
+def tool_calls_out(calls: list[FunctionCall]) -> list[dict]:
     """Function calls read from an answer, as OpenAI's ``tool_calls``."""
     return [
         {"id": f"call_{uuid.uuid4().hex[:24]}", "type": "function", "function": {"name": call.name, "arguments": json.dumps(call.arguments, ensure_ascii=False)}}
