@@ -60,8 +60,25 @@ def _unload(servers) -> None:
         server.unload()
 
 
+class Conversation:
+    """A count of the changes a streaming answer must not write over (a new message, Clear, Undo, Load, Unload).
+
+    An answer stops writing to the page once the count moves: cancelling its
+    event is asked for too, but Gradio does not wait for the cancel before
+    running the next event.
+    """
+
+    def __init__(self) -> None:
+        self.changes = 0
+
+    def change(self) -> int:
+        self.changes += 1
+        return self.changes
+
+
 def build_chat_tab(form: Form, bar: TopBar, workspace: Workspace) -> None:
-    servers = gr.State(None, delete_callback=_unload)  # this browser session's (chosen[, base]) ChatServers, or None
+    servers = gr.State(None, delete_callback=_unload)  # this browser session's (chosen[, compared]) ChatServers, or None
+    conversation = gr.State(Conversation)
     with gr.Row(equal_height=True):
         compare = form.control("compare_mode", gr.Checkbox, value=False, scale=2)
         compare_with = form.control("compare_with", gr.Dropdown, choices=[(message(form.lang, "compare_base_model"), NONE_CHOICE)], value=NONE_CHOICE, scale=2)
@@ -84,10 +101,11 @@ def build_chat_tab(form: Form, bar: TopBar, workspace: Workspace) -> None:
         clear = form.button("clear_button")
         stop = form.button("stop_button", variant="stop")
 
-    model_inputs = {*(form.fields[key] for key in MODEL_KEYS), compare, compare_with, bar.lang, servers}
+    model_inputs = {*(form.fields[key] for key in MODEL_KEYS), compare, compare_with, bar.lang, servers, conversation}
 
     def load_model(data: dict):
         lang = data[bar.lang]
+        data[conversation].change()
         _unload(data[servers])
         loaded = []
         values = form.config_values(data)
@@ -110,12 +128,15 @@ def build_chat_tab(form: Form, bar: TopBar, workspace: Workspace) -> None:
             gr.update(visible=bool(data[compare]), label=labels.get(data[compare_with], data[compare_with])),
         )
 
-    def unload_model(current, lang: str):
+    def unload_model(current, lang: str, talk: Conversation):
+        talk.change()
         _unload(current)
         return None, notice(message(lang, "chat_unloaded"), "note")
 
-    def respond(current, history, base_history, text, system_prompt, temperature, top_p, max_new_tokens, lang):
+    def respond(current, history, base_history, text, system_prompt, temperature, top_p, max_new_tokens, lang, talk: Conversation):
         import openai
+
+        turn = talk.change()
 
         if not current:
             yield history, base_history, text, notice(message(lang, "chat_not_loaded"), "error")
@@ -132,6 +153,8 @@ def build_chat_tab(form: Form, bar: TopBar, workspace: Workspace) -> None:
             turns += [{"role": "user", "content": text}, {"role": "assistant", "content": ""}]
         try:
             for index, piece in read_together(streams):  # compare mode: both answers grow at once
+                if talk.changes != turn:
+                    return  # the conversation changed under this answer: leave the page alone
                 histories[index][-1]["content"] += piece
                 yield histories[0], histories[1], "", gr.update()
         except openai.APIError as error:
@@ -139,17 +162,22 @@ def build_chat_tab(form: Form, bar: TopBar, workspace: Workspace) -> None:
             return
         yield histories[0], histories[1], "", gr.update()
 
-    def undo_turn(history, base_history):
+    def undo_turn(history, base_history, talk: Conversation):
+        talk.change()
         last_query = next((message_text(turn["content"]) for turn in reversed(history or []) if turn["role"] == "user"), "")
         return (history or [])[:-2], (base_history or [])[:-2], last_query
 
-    def retry_turn(history, base_history, text):
+    def retry_turn(history, base_history, text, talk: Conversation):
         """Take back the last answer and put its question up again; with no answer to retry, send the message box as it is."""
         if history and history[-1]["role"] == "assistant":
-            return undo_turn(history, base_history)
+            return undo_turn(history, base_history, talk)
         return history, base_history, text
 
-    respond_inputs = [servers, chatbot, base_chatbot, query, system, temperature, top_p, max_new_tokens, bar.lang]
+    def clear_conversation(talk: Conversation):
+        talk.change()
+        return [], [], ""
+
+    respond_inputs = [servers, chatbot, base_chatbot, query, system, temperature, top_p, max_new_tokens, bar.lang, conversation]
     respond_outputs = [chatbot, base_chatbot, query, status]
     def list_compared(lang: str, model: str, finetuning_type: str, current: str) -> gr.Dropdown:
         choices = compare_choices(lang, workspace.saves_dir, model, finetuning_type)
@@ -157,15 +185,14 @@ def build_chat_tab(form: Form, bar: TopBar, workspace: Workspace) -> None:
 
     for trigger in (compare_with.focus, bar.model.change, bar.finetuning_type.change, bar.lang.change):
         trigger(list_compared, [bar.lang, bar.model, bar.finetuning_type, compare_with], compare_with, show_progress="hidden")
-    load.click(load_model, model_inputs, [servers, status, chatbot, base_chatbot])
     answering = [
         send.click(respond, respond_inputs, respond_outputs),
         query.submit(respond, respond_inputs, respond_outputs),
-        retry.click(retry_turn, [chatbot, base_chatbot, query], [chatbot, base_chatbot, query]).then(respond, respond_inputs, respond_outputs),
+        retry.click(retry_turn, [chatbot, base_chatbot, query, conversation], [chatbot, base_chatbot, query]).then(respond, respond_inputs, respond_outputs),
     ]
-    # Anything that changes the conversation or the servers first stops the answer being streamed (and only then
-    # acts), so the answer cannot write the old history back.
+    # Whatever changes the conversation or the servers also stops the answer being streamed.
     stop.click(None, cancels=answering)
-    unload.click(None, cancels=answering).then(unload_model, [servers, bar.lang], [servers, status])
-    undo.click(None, cancels=answering).then(undo_turn, [chatbot, base_chatbot], [chatbot, base_chatbot, query])
-    clear.click(None, cancels=answering).then(lambda: ([], [], ""), None, [chatbot, base_chatbot, status])
+    load.click(None, cancels=answering).then(load_model, model_inputs, [servers, status, chatbot, base_chatbot])
+    unload.click(None, cancels=answering).then(unload_model, [servers, bar.lang, conversation], [servers, status])
+    undo.click(None, cancels=answering).then(undo_turn, [chatbot, base_chatbot, conversation], [chatbot, base_chatbot, query])
+    clear.click(None, cancels=answering).then(clear_conversation, conversation, [chatbot, base_chatbot, status])
