@@ -10,14 +10,15 @@ from llamaboard.devices import detect_devices
 from llamaboard.paths import Workspace
 from llamaboard.run_queue import RunQueue, run_queue_worker
 from llamaboard.ui import CSS, build_ui
-from workflows.web_settings import announce, settings_from_env
+from workflows.web_settings import announce, announce_login, settings_from_env
 
 def main() -> None:
     settings = settings_from_env()
     workspace = Workspace.from_env()
     demo, _ = build_ui(workspace)
+    announce_login("LlamaBoard", settings)
     _, local_url, share_url = demo.launch(**settings.launch_kwargs(), css=CSS)
-    announce("LlamaBoard", settings, local_url, share_url)
+    announce("LlamaBoard", local_url, share_url)
     run_queue_worker(RunQueue(workspace.workdir))
     threading.Thread(target=detect_devices, name="detect-devices", daemon=True).start()  # after start-up, not during it
     demo.block_thread()

@@ -60,10 +60,14 @@ def settings_from_env(environ: dict[str, str] = os.environ) -> LaunchSettings:
     return LaunchSettings(server_name, int(port) if port else None, share, environ.get("GRADIO_ROOT_PATH") or None, auth, generated)
 
 
-def announce(name: str, settings: LaunchSettings, local_url: str, share_url: Optional[str]) -> None:
-    """Print where the page is and how to log in, instead of Gradio's own launch() hints."""
+def announce_login(name: str, settings: LaunchSettings) -> None:
+    """Print a generated password before the page serves, so it is known by the time anyone can reach it."""
     if settings.password_generated:
         print(f"{name} is reachable from other machines: log in as `{settings.auth[0]}` with password `{settings.auth[1]}` "
               "(set LLAMABOARD_AUTH=user:password to choose your own).", flush=True)
+
+
+def announce(name: str, local_url: str, share_url: Optional[str]) -> None:
+    """Print where the page is, instead of Gradio's own launch() hints."""
     print(f"{name} is running on {local_url}", flush=True)
     print(f"Public link: {share_url}" if share_url else "For a public link set GRADIO_SHARE=1 (a login is then required).", flush=True)

@@ -7,7 +7,7 @@ login, since it spends the machine's compute.
 """
 
 from workflows.chat.base import ChatEngine
-from workflows.web_settings import announce, settings_from_env
+from workflows.web_settings import announce, announce_login, settings_from_env
 
 
 def message_text(content) -> str:
@@ -32,7 +32,8 @@ def serve_webchat(engine: ChatEngine) -> int:
     demo = gr.ChatInterface(respond, additional_inputs=[system], api_name="chat", title=f"LlamaBoard chat: {engine.model_name}")
     settings = settings_from_env()
     demo.queue(default_concurrency_limit=1)
+    announce_login("LlamaBoard chat", settings)
     _, local_url, share_url = demo.launch(**settings.launch_kwargs())
-    announce("LlamaBoard chat", settings, local_url, share_url)
+    announce("LlamaBoard chat", local_url, share_url)
     demo.block_thread()
     return 0
