@@ -1,4 +1,4 @@
-"""The Chat tab: talk to the top bar's model, or compare it with its base model side by side.
+"""The Chat tab: talk to the top bar's model, or compare it side by side with its base model or another checkpoint.
 
 Load starts the model (with the selected adapters) as an API server
 subprocess (``ChatServer``), typed paths confined as in the Train tab;
@@ -136,14 +136,13 @@ def build_chat_tab(form: Form, bar: TopBar, workspace: Workspace) -> None:
     def respond(current, history, base_history, text, system_prompt, temperature, top_p, max_new_tokens, lang, talk: Conversation):
         import openai
 
-        turn = talk.change()
-
         if not current:
             yield history, base_history, text, notice(message(lang, "chat_not_loaded"), "error")
             return
         if not text.strip():
             yield history, base_history, text, gr.update()
             return
+        turn = talk.change()  # this answer supersedes any still streaming
         histories = [list(history or []), list(base_history or [])]
         sampling_args = {"temperature": temperature, "top_p": top_p, "max_tokens": int(max_new_tokens) if max_new_tokens else None}
         streams = []
@@ -179,6 +178,7 @@ def build_chat_tab(form: Form, bar: TopBar, workspace: Workspace) -> None:
 
     respond_inputs = [servers, chatbot, base_chatbot, query, system, temperature, top_p, max_new_tokens, bar.lang, conversation]
     respond_outputs = [chatbot, base_chatbot, query, status]
+
     def list_compared(lang: str, model: str, finetuning_type: str, current: str) -> gr.Dropdown:
         choices = compare_choices(lang, workspace.saves_dir, model, finetuning_type)
         return gr.Dropdown(choices=choices, value=current if current in {value for _, value in choices} else NONE_CHOICE)

@@ -4,8 +4,8 @@ Binding 127.0.0.1 (the default) serves this machine and SSH port forwards. A
 share link or any other bind address exposes the page, so it then requires a
 login: ``LLAMABOARD_AUTH=user:password``, or a random password printed once at
 start. LLAMABOARD_AUTH also guards a page on loopback (other users of a shared
-machine reach 127.0.0.1 too). Settings come from Gradio's own variables: GRADIO_SERVER_NAME,
-GRADIO_SERVER_PORT, GRADIO_SHARE, GRADIO_ROOT_PATH.
+machine reach 127.0.0.1 too). Settings come from Gradio's own variables:
+GRADIO_SERVER_NAME, GRADIO_SERVER_PORT, GRADIO_SHARE, GRADIO_ROOT_PATH.
 """
 
 import ipaddress

@@ -76,6 +76,10 @@ def create_app(engine: ChatEngine, model_name: str, api_key: Optional[str] = Non
     async def models():
         return {"object": "list", "data": [{"id": model_name, "object": "model", "created": now(), "owned_by": "llamaboard"}]}
 
+    def offered_calls(body: ChatCompletionRequest, text: str) -> list:
+        """The calls an answer makes to the request's offered tools; [] when it is plain text."""
+        return body.offered_calls(engine.template.function_calls(text)) if body.offered_tools else []
+
     @app.post("/v1/chat/completions", dependencies=[Depends(authorize)])
     async def chat_completions(body: ChatCompletionRequest):
         if body.model != model_name:
@@ -95,7 +99,7 @@ def create_app(engine: ChatEngine, model_name: str, api_key: Optional[str] = Non
                 stream = await run_in_threadpool(engine.stream_ids, prompt_ids, **body.generation())
                 text = "".join([piece async for piece in iterate_in_threadpool(stream)])
                 completion_tokens += stream.response.response_length
-                calls = body.offered_calls(engine.template.function_calls(text)) if body.offered_tools else []
+                calls = offered_calls(body, text)
                 if calls:
                     message, finish_reason = {"role": "assistant", "content": None, "tool_calls": tool_calls_out(calls)}, "tool_calls"
                 else:
@@ -126,7 +130,7 @@ def create_app(engine: ChatEngine, model_name: str, api_key: Optional[str] = Non
                     finish_reason = stream.response.finish_reason
                     if body.offered_tools:
                         text = "".join(held)
-                        calls = body.offered_calls(engine.template.function_calls(text))
+                        calls = offered_calls(body, text)
                         if calls:
                             delta = {"tool_calls": [{"index": position, **call} for position, call in enumerate(tool_calls_out(calls))]}
                             finish_reason = "tool_calls"

@@ -94,7 +94,7 @@ class ChatCompletionRequest(BaseModel):
     def tools_json(self) -> Optional[str]:
         return json.dumps(self.offered_tools, ensure_ascii=False) if self.offered_tools else None
 
-    def offered_calls(self, calls: list) -> list:
+    def offered_calls(self, calls: list[FunctionCall]) -> list[FunctionCall]:
         """``calls`` when every one names an offered tool, else [] (the answer is then plain text)."""
         names = {tool.get("function", tool).get("name") for tool in self.offered_tools}
         return calls if calls and all(call.name in names for call in calls) else []

@@ -210,12 +210,9 @@ def read_function_calls(text: str, style: str | None) -> list[FunctionCall]:
     """The calls in a generated answer, read the way ``style`` writes them.
 
     ``None`` (a tokenizer's own Jinja template, whose style is unknown) tries
-    the widespread styles in turn: Hermes/Qwen tags, then bare JSON objects.
+    the widespread styles in turn: Hermes/Qwen tags, then bare JSON calls with
+    ``arguments`` (Mistral) or ``parameters`` (Llama 3).
     """
     if style is not None:
         return TOOL_STYLES[style].read_calls(text)
-    for reader in (_read_qwen, lambda answer: _calls_from_json(answer, "arguments"), lambda answer: _calls_from_json(answer, "parameters")):
-        calls = reader(text)
-        if calls:
-            return calls
-    return []
+    return next((calls for style in ("qwen", "mistral", "llama3") if (calls := TOOL_STYLES[style].read_calls(text))), [])
