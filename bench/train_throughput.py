@@ -35,8 +35,17 @@ def tree_rss(process: psutil.Process) -> int:
 
 def measure_training(steps: int, cache: str) -> dict:
     run_dir = Path(tempfile.mkdtemp(prefix="bench-run-")) / "run"
-    command = [sys.executable, "-m", "workflows", "train", "examples/tiny_lora_sft.yaml", f"output_dir={run_dir}",
-               f"max_steps={steps}", f"save_steps={steps}", "logging_steps=1"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "workflows",
+        "train",
+        "examples/tiny_lora_sft.yaml",
+        f"output_dir={run_dir}",
+        f"max_steps={steps}",
+        f"save_steps={steps}",
+        "logging_steps=1",
+    ]
     env = {**os.environ, "LLAMABOARD_CACHE": cache}
     start = time.perf_counter()
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -76,12 +85,17 @@ def measure_tokenisation(records: int = 10_000) -> dict:
     tokenizer = load_tokenizer(config.model)
     template = get_template("qwen", tokenizer)
     examples = [
-        {"messages": [
-            {"role": "user", "content": f"Question {index}: how many apples are left if you eat {index % 7} of {index % 13 + 7}?"},
-            {"role": "assistant", "content": f"{index % 13 + 7 - index % 7} apples are left, because {index % 13 + 7} minus {index % 7} is that many."},
-        ]}
+        {
+            "messages": [
+                {"role": "user", "content": f"Question {index}: how many apples are left if you eat {index % 7} of {index % 13 + 7}?"},
+                {
+                    "role": "assistant",
+                    "content": f"{index % 13 + 7 - index % 7} apples are left, because {index % 13 + 7} minus {index % 7} is that many.",
+                },
+            ]
+        }
         for index in range(records)
-    ]  # fmt: skip
+    ]
     start = time.perf_counter()
     encoded = encode_examples(examples, config, tokenizer, template)
     seconds = time.perf_counter() - start
@@ -95,17 +109,24 @@ def main() -> None:
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-cache-") as cache:
         os.environ["LLAMABOARD_CACHE"] = cache
-        subprocess.run([sys.executable, "-c", "from workflows.models.tiny import build_tiny_model; build_tiny_model()"], cwd=PROJECT_ROOT, check=True)
+        subprocess.run(
+            [sys.executable, "-c", "from workflows.models.tiny import build_tiny_model; build_tiny_model()"], cwd=PROJECT_ROOT, check=True
+        )
         cold = measure_training(options.steps, cache)
         warm = measure_training(options.steps, cache)  # tokenised data now cached
         tokenisation = measure_tokenisation()
     for label, result in (("cold cache", cold), ("warm cache", warm)):
-        print(f"train {options.steps} steps ({label}): wall {result['wall_s']:.1f} s, first logged step {result['first_logged_step_s']:.2f} s "
-              f"(target <= 3 s, ratio {result['first_logged_step_s'] / 3:.2f}), {result['effective_tokens_per_s']:.0f} effective tokens/s, "
-              f"peak RSS {result['peak_rss_mb']:.0f} MB (target <= 500 MB, ratio {result['peak_rss_mb'] / 500:.2f}), "
-              f"loss {result['loss_first_last'][0]:.3f} -> {result['loss_first_last'][1]:.3f}")  # fmt: skip
-    print(f"tokenisation: {tokenisation['records']} records in {tokenisation['seconds']:.2f} s = "
-          f"{tokenisation['records_per_s']:.0f} records/s, {tokenisation['tokens_per_s']:.0f} tokens/s")  # fmt: skip
+        print(
+            f"train {options.steps} steps ({label}): wall {result['wall_s']:.1f} s, "
+            f"first logged step {result['first_logged_step_s']:.2f} s "
+            f"(target <= 3 s, ratio {result['first_logged_step_s'] / 3:.2f}), {result['effective_tokens_per_s']:.0f} effective tokens/s, "
+            f"peak RSS {result['peak_rss_mb']:.0f} MB (target <= 500 MB, ratio {result['peak_rss_mb'] / 500:.2f}), "
+            f"loss {result['loss_first_last'][0]:.3f} -> {result['loss_first_last'][1]:.3f}"
+        )
+    print(
+        f"tokenisation: {tokenisation['records']} records in {tokenisation['seconds']:.2f} s = "
+        f"{tokenisation['records_per_s']:.0f} records/s, {tokenisation['tokens_per_s']:.0f} tokens/s"
+    )
 
 
 if __name__ == "__main__":

@@ -57,7 +57,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ui-startup-") as folder:
         workdir = Path(folder)
         (workdir / "bare_app.py").write_text(BARE_APP)
-        commands = {"bare gradio": [sys.executable, str(workdir / "bare_app.py")], "llamaboard": [sys.executable, str(PROJECT_ROOT / "app.py")]}
+        commands = {
+            "bare gradio": [sys.executable, str(workdir / "bare_app.py")],
+            "llamaboard": [sys.executable, str(PROJECT_ROOT / "app.py")],
+        }
         timings: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(options.repeats):  # alternate, so machine noise hits both alike
             for name, argv in commands.items():

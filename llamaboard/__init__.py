@@ -5,3 +5,7 @@ form values into a ``workflows.config.RunConfig``, writes ``run.yaml`` into a
 run directory and starts ``python -m workflows train`` as a detached
 subprocess; everything it shows about a run is read back from that directory.
 """
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no network calls from a UI that must work offline

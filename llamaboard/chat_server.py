@@ -11,8 +11,9 @@ import os
 import queue
 import secrets
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import psutil
 

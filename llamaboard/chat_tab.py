@@ -10,7 +10,6 @@ and answers every prompt with both.
 """
 
 from pathlib import Path
-from typing import Optional
 
 import gradio as gr
 
@@ -31,7 +30,8 @@ MODEL_KEYS = ("model_name_or_path", "finetuning_type", "adapter_name_or_path", "
 # Sampling controls are per chat, not config fields of the form: loading a training config must not touch them.
 GENERATION = GenerationArgs.model_fields
 CHAT_MAX_NEW_TOKENS = 256
-"""Enough for a chat answer; an untrained model beside it in compare mode rambles until the limit, which the CLI's 1024 makes slow on a CPU."""
+"""Enough for a chat answer; an untrained model beside it in compare mode rambles until the limit,
+which the CLI's 1024 makes slow on a CPU."""
 
 
 def server_overrides(values: dict) -> list[str]:
@@ -81,13 +81,17 @@ def build_chat_tab(form: Form, bar: TopBar, workspace: Workspace) -> None:
     conversation = gr.State(Conversation)
     with gr.Row(equal_height=True):
         compare = form.control("compare_mode", gr.Checkbox, value=False, scale=2)
-        compare_with = form.control("compare_with", gr.Dropdown, choices=[(message(form.lang, "compare_base_model"), NONE_CHOICE)], value=NONE_CHOICE, scale=2)
+        compare_with = form.control(
+            "compare_with", gr.Dropdown, choices=[(message(form.lang, "compare_base_model"), NONE_CHOICE)], value=NONE_CHOICE, scale=2
+        )
         load = form.button("load_model_button", variant="primary", scale=1)
         unload = form.button("unload_model_button", scale=1)
     status = gr.HTML()
     with gr.Row(equal_height=True):
         system = form.control("system_prompt", gr.Textbox, lines=2, scale=3)
-        temperature = form.control("temperature", gr.Slider, minimum=0, maximum=2, step=0.05, value=GENERATION["temperature"].default, scale=1)
+        temperature = form.control(
+            "temperature", gr.Slider, minimum=0, maximum=2, step=0.05, value=GENERATION["temperature"].default, scale=1
+        )
         top_p = form.control("top_p", gr.Slider, minimum=0.05, maximum=1, step=0.05, value=GENERATION["top_p"].default, scale=1)
         max_new_tokens = form.control("max_new_tokens", gr.Number, minimum=1, precision=0, value=CHAT_MAX_NEW_TOKENS, scale=1)
     with gr.Row():
@@ -119,7 +123,10 @@ def build_chat_tab(form: Form, bar: TopBar, workspace: Workspace) -> None:
         except UserError as error:
             _unload(loaded)
             return None, notice(message(lang, "chat_load_failed", error=str(error)), "error"), gr.update(), gr.update()
-        labels = {value: label for label, value in compare_choices(lang, workspace.saves_dir, values["model_name_or_path"], values["finetuning_type"])}
+        labels = {
+            value: label
+            for label, value in compare_choices(lang, workspace.saves_dir, values["model_name_or_path"], values["finetuning_type"])
+        }
         chosen = selections[0] or NONE_CHOICE
         return (
             tuple(loaded),
@@ -188,7 +195,9 @@ def build_chat_tab(form: Form, bar: TopBar, workspace: Workspace) -> None:
     answering = [
         send.click(respond, respond_inputs, respond_outputs),
         query.submit(respond, respond_inputs, respond_outputs),
-        retry.click(retry_turn, [chatbot, base_chatbot, query, conversation], [chatbot, base_chatbot, query]).then(respond, respond_inputs, respond_outputs),
+        retry.click(retry_turn, [chatbot, base_chatbot, query, conversation], [chatbot, base_chatbot, query]).then(
+            respond, respond_inputs, respond_outputs
+        ),
     ]
     # Whatever changes the conversation or the servers also stops the answer being streamed.
     stop.click(None, cancels=answering)

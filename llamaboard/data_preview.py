@@ -6,13 +6,11 @@ a tokenizer, which the UI process must not import), run in parallel.
 
 import html
 import json
-import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from llamaboard.launcher import PROJECT_ROOT
 from llamaboard.locales import message
 
 PREVIEW_EXAMPLES = 3
@@ -30,16 +28,16 @@ def run_preview(yaml_text: str, workdir: Path) -> tuple[list[dict], dict]:
         config_path = Path(folder) / "preview.yaml"
         config_path.write_text(yaml_text, encoding="utf-8")
         base = [sys.executable, "-m", "workflows", "preview-data", str(config_path)]
-        env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
         commands = [base + [f"max_samples={PREVIEW_EXAMPLES}"], base + ["--stats"]]
         processes = [
-            subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for command in commands
+            subprocess.Popen(command, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for command in commands
         ]
         outputs = [process.communicate(timeout=TIMEOUT_S) for process in processes]
     for process, (_, stderr) in zip(processes, outputs):
         if process.returncode != 0:
-            raise PreviewFailed(stderr.strip().splitlines()[-1] if stderr.strip() else f"preview-data exited with code {process.returncode}")
+            raise PreviewFailed(
+                stderr.strip().splitlines()[-1] if stderr.strip() else f"preview-data exited with code {process.returncode}"
+            )
     examples = [json.loads(line) for line in outputs[0][0].splitlines() if line.strip()]
     return examples, json.loads(outputs[1][0])
 
@@ -50,7 +48,14 @@ def examples_html(examples: list[dict], lang: str) -> str:
     for number, example in enumerate(examples, 1):
         labels = example.get("labels", [])
         trained = sum(1 for label in labels if label != IGNORE_INDEX)
-        head = message(lang, "preview_example_head", number=number, source=example.get("source") or "", tokens=len(example.get("input_ids", [])), trained=trained)
+        head = message(
+            lang,
+            "preview_example_head",
+            number=number,
+            source=example.get("source") or "",
+            tokens=len(example.get("input_ids", [])),
+            trained=trained,
+        )
         if "tokens" in example:
             body = "".join(
                 f'<span class="{"lb-trained" if label != IGNORE_INDEX else "lb-masked"}">{html.escape(token)}</span>'
@@ -59,10 +64,13 @@ def examples_html(examples: list[dict], lang: str) -> str:
         else:
             body = html.escape(example.get("text", ""))
         blocks.append(f'<div class="lb-example"><div class="lb-example-head">{html.escape(head)}</div><pre>{body}</pre></div>')
-    legend = f'<div class="lb-legend"><span class="lb-trained">{message(lang, "preview_trained")}</span> <span class="lb-masked">{message(lang, "preview_masked")}</span></div>'
+    trained, masked = message(lang, "preview_trained"), message(lang, "preview_masked")
+    legend = f'<div class="lb-legend"><span class="lb-trained">{trained}</span> <span class="lb-masked">{masked}</span></div>'
     return legend + "".join(blocks)
 
 
 def stats_html(stats: dict, lang: str) -> str:
-    cells = "".join(f"<tr><th>{html.escape(message(lang, 'stat_' + key))}</th><td>{html.escape(str(value))}</td></tr>" for key, value in stats.items())
+    cells = "".join(
+        f"<tr><th>{html.escape(message(lang, 'stat_' + key))}</th><td>{html.escape(str(value))}</td></tr>" for key, value in stats.items()
+    )
     return f'<table class="lb-stats">{cells}</table>'

@@ -12,8 +12,6 @@ import subprocess
 import sys
 from functools import cache
 
-from llamaboard.launcher import PROJECT_ROOT
-
 CPU = "cpu"
 
 
@@ -23,7 +21,10 @@ def detect_devices() -> tuple[str, ...]:
     try:
         result = subprocess.run(
             [sys.executable, "-m", "workflows", "version", "--json"],
-            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120, check=True,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
         )
         devices = json.loads(result.stdout).get("devices") or [CPU]
     except (OSError, subprocess.SubprocessError, json.JSONDecodeError, AttributeError):

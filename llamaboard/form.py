@@ -16,7 +16,6 @@ import yaml
 from llamaboard.controls import FieldSpec, field_component
 from llamaboard.locales import component_text
 
-
 STARTER_CONFIG = Path(__file__).resolve().parents[1] / "examples" / "tiny_identity_sft.yaml"
 RUN_SPECIFIC_KEYS = ("output_dir", "overwrite_output_dir")  # the UI names each run itself
 

@@ -53,4 +53,7 @@ def history_rows(run_dirs: list[Path], queued_dirs: set[Path], saves_dir: Path, 
 
 def history_table(rows: list[HistoryRow], lang: str) -> dict[str, Any]:
     """The value of a gr.Dataframe: localised headers and the rows' cells."""
-    return {"headers": [message(lang, f"column_{column}") for column in COLUMNS], "data": [list(row.cells) for row in rows] or [[""] * len(COLUMNS)]}
+    return {
+        "headers": [message(lang, f"column_{column}") for column in COLUMNS],
+        "data": [list(row.cells) for row in rows] or [[""] * len(COLUMNS)],
+    }

@@ -12,6 +12,7 @@ from llamaboard.run_queue import RunQueue, run_queue_worker
 from llamaboard.ui import CSS, build_ui
 from workflows.web_settings import announce, announce_login, settings_from_env
 
+
 def main() -> None:
     settings = settings_from_env()
     workspace = Workspace.from_env()

@@ -19,8 +19,6 @@ from pathlib import Path
 
 from llamaboard.run_dir import LAUNCH_JSON, RUN_YAML, RUNNING_LOG, STATUS_JSON, read_state
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
 
 @dataclass(frozen=True)
 class Launch:
@@ -35,10 +33,7 @@ class Launch:
 
     def full_env(self, workdir: Path) -> dict[str, str]:
         """The variables this launch sets on top of the UI's environment."""
-        env = {"LLAMABOARD_LOG_TO_STDOUT_ONLY": "1", **self.env}
-        if workdir.resolve() != PROJECT_ROOT:
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]))
-        return env
+        return {"LLAMABOARD_LOG_TO_STDOUT_ONLY": "1", **self.env}
 
     def shell_command(self, workdir: Path) -> str:
         """The exact command ``start`` runs, written as a shell line a user can paste."""

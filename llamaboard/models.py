@@ -60,9 +60,14 @@ def adapter_choices(saves_dir: Path, model: str, finetuning_type: str) -> list[t
     choices = []
     for run_dir in find_runs(saves_dir):
         config = read_run_config(run_dir)
-        if model_folder_name(str(config.get("model_name_or_path") or "")) != model_folder_name(model) or config.get("finetuning_type", "lora") != finetuning_type:
+        if (
+            model_folder_name(str(config.get("model_name_or_path") or "")) != model_folder_name(model)
+            or config.get("finetuning_type", "lora") != finetuning_type
+        ):
             continue
         if has_final_model(run_dir):
             choices.append((run_dir.name, str(run_dir)))
-        choices.extend((f"{run_dir.name}/checkpoint-{step}", str(run_dir / f"checkpoint-{step}")) for step in reversed(checkpoint_steps(run_dir)))
+        choices.extend(
+            (f"{run_dir.name}/checkpoint-{step}", str(run_dir / f"checkpoint-{step}")) for step in reversed(checkpoint_steps(run_dir))
+        )
     return choices

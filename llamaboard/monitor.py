@@ -16,7 +16,15 @@ from llamaboard.trainer_log import TrainerLogReader
 from workflows.train.loss_curve import smooth
 
 MAX_CHART_POINTS = 2000  # per curve: a long run's chart stays light to send every poll
-STATE_COLOURS = {"running": "#2563eb", "starting": "#2563eb", "queued": "#7c3aed", "finished": "#16a34a", "failed": "#dc2626", "aborted": "#d97706", "created": "#6b7280"}
+STATE_COLOURS = {
+    "running": "#2563eb",
+    "starting": "#2563eb",
+    "queued": "#7c3aed",
+    "finished": "#16a34a",
+    "failed": "#dc2626",
+    "aborted": "#d97706",
+    "created": "#6b7280",
+}
 
 
 def loss_figure(reader: TrainerLogReader, lang: str) -> Optional[go.Figure]:
@@ -35,9 +43,13 @@ def loss_figure(reader: TrainerLogReader, lang: str) -> Optional[go.Figure]:
         steps, losses = zip(*evaluation[-MAX_CHART_POINTS:])
         figure.add_scatter(x=steps, y=losses, name=message(lang, "chart_eval_loss"), mode="lines+markers", line={"color": "#ea580c"})
     figure.update_layout(
-        height=340, margin={"l": 50, "r": 20, "t": 30, "b": 40}, template="plotly_white",
-        xaxis_title=message(lang, "chart_step"), yaxis_title=message(lang, "chart_loss"),
-        legend={"orientation": "h", "y": 1.12}, uirevision="keep-zoom",
+        height=340,
+        margin={"l": 50, "r": 20, "t": 30, "b": 40},
+        template="plotly_white",
+        xaxis_title=message(lang, "chart_step"),
+        yaxis_title=message(lang, "chart_loss"),
+        legend={"orientation": "h", "y": 1.12},
+        uirevision="keep-zoom",
     )
     return figure
 
@@ -72,7 +84,8 @@ def progress_html(run_label: str, state: RunState, latest: Optional[dict[str, An
         facts.append(f"loss {latest['loss']:.4f}")
     return (
         head
-        + f'<div class="lb-progress"><div class="lb-progress-bar" style="width:{min(100.0, percentage):.1f}%;background:{colour}"></div></div>'
+        + '<div class="lb-progress">'
+        + f'<div class="lb-progress-bar" style="width:{min(100.0, percentage):.1f}%;background:{colour}"></div></div>'
         + f'<div class="lb-progress-text">{html.escape(" · ".join(facts))}</div>'
     )
 

@@ -62,6 +62,9 @@ def prepare_run(values: dict[str, Any], run_name: str, devices: list[str], works
 def create_run_dir(prepared: PreparedRun) -> None:
     """Write run.yaml into a new run directory; a used run name is an error, never an overwrite."""
     if (prepared.run_dir / RUN_YAML).exists():
-        raise ConfigError(f"A run named `{prepared.run_dir.name}` already exists in {prepared.run_dir.parent}: choose another run name, or resume that run from the history.")
+        raise ConfigError(
+            f"A run named `{prepared.run_dir.name}` already exists in {prepared.run_dir.parent}: "
+            "choose another run name, or resume that run from the history."
+        )
     prepared.run_dir.mkdir(parents=True, exist_ok=True)
     (prepared.run_dir / RUN_YAML).write_text(prepared.yaml_text, encoding="utf-8")

@@ -57,7 +57,9 @@ def read_state(run_dir: Path, queued: bool = False) -> RunState:
     if status is not None:
         state, pid = status.get("state", "failed"), status.get("pid")
         if state == "running" and not pid_alive(pid):
-            return RunState("failed", pid, "The training process ended without writing its final status; see running_log.txt.", status.get("start_time"))
+            return RunState(
+                "failed", pid, "The training process ended without writing its final status; see running_log.txt.", status.get("start_time")
+            )
         return RunState(state, pid, status.get("error"), status.get("start_time"))
     if queued:
         return RunState("queued")
@@ -66,7 +68,9 @@ def read_state(run_dir: Path, queued: bool = False) -> RunState:
         return RunState("created")
     if pid_alive(launch.get("pid")):
         return RunState("starting", launch.get("pid"), None, launch.get("launched_at"))
-    return RunState("failed", launch.get("pid"), "The training process exited before it started; see running_log.txt.", launch.get("launched_at"))
+    return RunState(
+        "failed", launch.get("pid"), "The training process exited before it started; see running_log.txt.", launch.get("launched_at")
+    )
 
 
 def checkpoint_steps(run_dir: Path) -> list[int]:

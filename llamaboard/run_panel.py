@@ -6,9 +6,10 @@ everything shown is read from the run directories on each timer tick, so a
 refresh or an app restart reattaches to a live run by itself.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import gradio as gr
 
@@ -18,8 +19,8 @@ from llamaboard.form import Form
 from llamaboard.history import HistoryRow, history_rows, history_table
 from llamaboard.launcher import Launch
 from llamaboard.locales import message
-from llamaboard.notices import notice
 from llamaboard.monitor import error_html, last_error_line, log_html, loss_figure, progress_html
+from llamaboard.notices import notice
 from llamaboard.paths import Workspace
 from llamaboard.run_dir import CHECKPOINT_PATTERN, RUN_YAML, RUNNING_LOG, TRAINER_LOG, checkpoint_steps, find_runs, read_state, tail_text
 from llamaboard.run_queue import RunQueue
@@ -66,7 +67,9 @@ class RunPanel:
     refresh_outputs: list
 
 
-def build_run_panel(demo: gr.Blocks, form: Form, workspace: Workspace, queue: RunQueue, lang: gr.Dropdown, devices: gr.Dropdown) -> RunPanel:
+def build_run_panel(
+    demo: gr.Blocks, form: Form, workspace: Workspace, queue: RunQueue, lang: gr.Dropdown, devices: gr.Dropdown
+) -> RunPanel:
     view_state = gr.State(RunView())
     with gr.Group():
         progress = gr.HTML(elem_id="run_progress")
@@ -76,7 +79,9 @@ def build_run_panel(demo: gr.Blocks, form: Form, workspace: Workspace, queue: Ru
             log = form.control("running_log", gr.HTML, show_label=True, container=True, scale=2)
         with gr.Row(equal_height=True):
             abort_button = form.button("abort_button", variant="stop", interactive=False)
-            resume_choice = form.control("resume_checkpoint", gr.Dropdown, choices=[LAST_CHECKPOINT], value=LAST_CHECKPOINT, interactive=True)
+            resume_choice = form.control(
+                "resume_checkpoint", gr.Dropdown, choices=[LAST_CHECKPOINT], value=LAST_CHECKPOINT, interactive=True
+            )
             resume_button = form.button("resume_button", interactive=False)
             remove_button = form.button("remove_queued_button", interactive=False)
         panel_message = gr.HTML(elem_id="run_message")
@@ -94,7 +99,16 @@ def build_run_panel(demo: gr.Blocks, form: Form, workspace: Workspace, queue: Ru
         _choose_run(view, run_dirs, queued)
         if view.run_dir is None:
             empty = message(lang, "no_runs_yet")
-            return view, f'<div class="lb-progress-text">{empty}</div>', "", None, "", "", history_table([], lang), *_buttons(view, None, [])
+            return (
+                view,
+                f'<div class="lb-progress-text">{empty}</div>',
+                "",
+                None,
+                "",
+                "",
+                history_table([], lang),
+                *_buttons(view, None, []),
+            )
         state = read_state(view.run_dir, view.run_dir in queued)
         view.reader.poll()
         log_text = tail_text(view.run_dir / RUNNING_LOG)
@@ -139,7 +153,9 @@ def build_run_panel(demo: gr.Blocks, form: Form, workspace: Workspace, queue: Ru
     timer.tick(refresh, [view_state, lang], outputs, show_progress="hidden")
     table.select(select_run, view_state, view_state).then(refresh, [view_state, lang], outputs, show_progress="hidden")
     abort_button.click(abort, [view_state, lang], panel_message)
-    resume_button.click(resume, [view_state, resume_choice, devices, lang], [view_state, panel_message]).then(refresh, [view_state, lang], outputs)
+    resume_button.click(resume, [view_state, resume_choice, devices, lang], [view_state, panel_message]).then(
+        refresh, [view_state, lang], outputs
+    )
     remove_button.click(remove, [view_state, lang], panel_message).then(refresh, [view_state, lang], outputs)
     gr.on([lang.change, demo.load], refresh, [view_state, lang], outputs, show_progress="hidden")
     return RunPanel(view_state, panel_message, refresh, [view_state, lang], outputs)
@@ -173,4 +189,3 @@ def _buttons(view: RunView, state: Optional[str], steps: list[int]) -> tuple:
         gr.Dropdown(choices=choices),
         gr.Button(interactive=state == "queued"),
     )
-

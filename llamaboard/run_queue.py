@@ -11,9 +11,10 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 from llamaboard import launcher
 from llamaboard.launcher import Launch

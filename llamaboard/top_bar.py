@@ -38,7 +38,14 @@ def template_names() -> list[str]:
 
 def build_top_bar(form: Form, workspace: Workspace) -> TopBar:
     with gr.Row(equal_height=True):
-        lang = form.control("lang", gr.Dropdown, choices=[(LANGUAGE_NAMES.get(code, code), code) for code in languages()], value=form.lang, scale=1, min_width=120)
+        lang = form.control(
+            "lang",
+            gr.Dropdown,
+            choices=[(LANGUAGE_NAMES.get(code, code), code) for code in languages()],
+            value=form.lang,
+            scale=1,
+            min_width=120,
+        )
         model = form.field("model_name_or_path", kind="suggest", choices=list(WELL_KNOWN_MODELS), value=BUILTIN_TINY_MODEL, scale=3)
         finetuning_type = form.field("finetuning_type", scale=1)
         adapters = form.field("adapter_name_or_path", kind="names", allow_custom_value=False, scale=3)

@@ -15,8 +15,8 @@ from llamaboard.data_preview import PreviewFailed, examples_html, run_preview, s
 from llamaboard.datasets import dataset_names
 from llamaboard.form import Form
 from llamaboard.locales import message
-from llamaboard.paths import Workspace
 from llamaboard.notices import notice
+from llamaboard.paths import Workspace
 from llamaboard.run_builder import PreparedRun, create_run_dir, prepare_run
 from llamaboard.run_panel import build_run_panel
 from llamaboard.run_queue import RunQueue
@@ -42,7 +42,10 @@ ACCORDIONS = {
         ("use_rslora", "use_dora", "pissa_init", "pissa_iter", "loraplus_lr_ratio", "create_new_adapter"),
     ),
     "quantization_accordion": (("quantization_type", "double_quantization"),),
-    "eval_accordion": (("eval_dataset",), ("eval_strategy", "eval_steps", "per_device_eval_batch_size", "load_best_model_at_end", "early_stopping_steps"),),
+    "eval_accordion": (
+        ("eval_dataset",),
+        ("eval_strategy", "eval_steps", "per_device_eval_batch_size", "load_best_model_at_end", "early_stopping_steps"),
+    ),
 }
 FIELD_KINDS = {"dataset": "names", "eval_dataset": "names"}  # comma-separated names shown as multi-selects
 # Keys set elsewhere: output_dir from the run name, resume_from_checkpoint by Resume; do_train and
@@ -147,7 +150,11 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
             examples, stats = run_preview(prepare(data).yaml_text, workspace.workdir)
         except (UserError, PreviewFailed) as error:
             return {preview_examples: notice(str(error), "error"), preview_stats: "", data_preview_accordion: gr.Accordion(open=True)}
-        return {preview_examples: examples_html(examples, lang), preview_stats: stats_html(stats, lang), data_preview_accordion: gr.Accordion(open=True)}
+        return {
+            preview_examples: examples_html(examples, lang),
+            preview_stats: stats_html(stats, lang),
+            data_preview_accordion: gr.Accordion(open=True),
+        }
 
     dataset_outputs = [dataset, form.fields["eval_dataset"], dataset_error]
     demo.load(refresh_datasets, dataset_dir, dataset_outputs)

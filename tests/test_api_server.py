@@ -42,7 +42,11 @@ def test_models_and_a_completion_with_usage(client):
 
 def test_stream_equals_the_plain_answer(client):
     plain = client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=8, temperature=0)
-    chunks = list(client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=8, temperature=0, stream=True, stream_options={"include_usage": True}))
+    chunks = list(
+        client.chat.completions.create(
+            model=MODEL, messages=HELLO, max_tokens=8, temperature=0, stream=True, stream_options={"include_usage": True}
+        )
+    )
     text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
     assert text == plain.choices[0].message.content
     assert [chunk.choices[0].finish_reason for chunk in chunks if chunk.choices][-1] == plain.choices[0].finish_reason
@@ -69,7 +73,9 @@ def test_32_concurrent_streams_all_complete(base_url):
         async with openai.AsyncOpenAI(base_url=base_url, api_key=API_KEY, max_retries=0, timeout=120) as async_client:
             return await asyncio.gather(*(one(async_client, index) for index in range(32)))
 
-    with concurrent.futures.ThreadPoolExecutor(1) as thread:  # a thread of its own: the browser tests keep an event loop running in this one
+    with concurrent.futures.ThreadPoolExecutor(
+        1
+    ) as thread:  # a thread of its own: the browser tests keep an event loop running in this one
         reasons = thread.submit(asyncio.run, run_all()).result()
     assert all(reason in ("stop", "length") for reason in reasons)
 

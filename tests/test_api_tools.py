@@ -119,7 +119,11 @@ def test_the_calls_and_their_results_go_back_into_the_prompt(served):
     engine.answer = "Sunny, 21 degrees."
     conversation = [
         *ASK,
-        {"role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}],
+        },
         {"role": "tool", "tool_call_id": "call_1", "content": '{"sky": "sunny", "celsius": 21}'},
     ]
     answer = client.chat.completions.create(model="scripted", messages=conversation, tools=[WEATHER_TOOL]).choices[0].message.content
@@ -176,12 +180,17 @@ def test_every_tool_style_reads_back_the_calls_it_writes(style):
 
 @pytest.mark.parametrize(
     "answer",
-    ['<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>', '{"name": "get_weather", "parameters": {"city": "Paris"}}'],
+    [
+        '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>',
+        '{"name": "get_weather", "parameters": {"city": "Paris"}}',
+    ],
 )
 def test_a_tokenizer_template_reads_hermes_tags_or_bare_json(answer):
     assert read_function_calls(answer, None) == [FunctionCall("get_weather", {"city": "Paris"})]
 
 
-@pytest.mark.parametrize("answer", ["<tool_call>not json</tool_call>", '{"name": "f", "arguments": [1, 2]}', "Action: f\nAction Input: oops", "[]"])
+@pytest.mark.parametrize(
+    "answer", ["<tool_call>not json</tool_call>", '{"name": "f", "arguments": [1, 2]}', "Action: f\nAction Input: oops", "[]"]
+)
 def test_malformed_calls_read_as_plain_text(answer):
     assert all(read_function_calls(answer, style) == [] for style in [None, *TOOL_STYLES] if style != "glm4")

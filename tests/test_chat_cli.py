@@ -50,7 +50,9 @@ def test_webchat_page_answers_through_gradio(tiny_model_dir, tmp_path):
     env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
     env.pop("GRADIO_SHARE", None)
     log = (tmp_path / "webchat.log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "workflows", "webchat", *GREEDY], cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "workflows", "webchat", *GREEDY], cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and process.poll() is None:

@@ -35,11 +35,17 @@ def turns(*pairs: tuple[str, str]) -> list[dict]:
 @pytest.mark.parametrize(
     ("name", "stage", "count"),
     [
-        ("identity", "sft", 70), ("instruct_demo", "sft", 99), ("chat_demo", "sft", 30), ("chat_openai_demo", "sft", 20),
-        ("pretrain_demo", "pt", 200), ("pretrain_demo_jsonl", "pt", 50), ("preference_demo", "dpo", 30),
-        ("preference_demo", "rm", 30), ("kto_demo", "kto", 30),
+        ("identity", "sft", 70),
+        ("instruct_demo", "sft", 99),
+        ("chat_demo", "sft", 30),
+        ("chat_openai_demo", "sft", 20),
+        ("pretrain_demo", "pt", 200),
+        ("pretrain_demo_jsonl", "pt", 50),
+        ("preference_demo", "dpo", 30),
+        ("preference_demo", "rm", 30),
+        ("kto_demo", "kto", 30),
     ],
-)  # fmt: skip
+)
 def test_project_demo_sets_load_completely(name, stage, count):
     assert len(load_examples(project_args(), name, stage)) == count
 
@@ -75,8 +81,15 @@ def test_sharegpt_tool_calls_keep_function_call_and_observation_turns():
     examples = load_examples(project_args(), "chat_demo", "sft")
     weather = next(example for example in examples if example["tools"])
     assert [message["role"] for message in weather["messages"]] == [
-        "user", "function_call", "observation", "assistant", "user", "function_call", "observation", "assistant",
-    ]  # fmt: skip
+        "user",
+        "function_call",
+        "observation",
+        "assistant",
+        "user",
+        "function_call",
+        "observation",
+        "assistant",
+    ]
     assert json.loads(weather["messages"][1]["content"])["name"] == "get_current_weather"
     assert json.loads(weather["tools"])[0]["name"] == "get_current_weather"
     assert sum(example["tools"] is not None for example in examples) == 3
@@ -113,12 +126,18 @@ def test_preference_and_kto_examples():
 @pytest.mark.parametrize(
     ("name", "stage", "count"),
     [
-        ("identity", "sft", 91), ("alpaca_en_demo", "sft", 999), ("alpaca_zh_demo", "sft", 1000),
-        ("glaive_toolcall_en_demo", "sft", 300), ("glaive_toolcall_zh_demo", "sft", 300),
-        ("dpo_en_demo", "dpo", 300), ("dpo_zh_demo", "rm", 300), ("kto_en_demo", "kto", 300),
-        ("c4_demo", "pt", 300), ("wiki_demo", "pt", 30),
+        ("identity", "sft", 91),
+        ("alpaca_en_demo", "sft", 999),
+        ("alpaca_zh_demo", "sft", 1000),
+        ("glaive_toolcall_en_demo", "sft", 300),
+        ("glaive_toolcall_zh_demo", "sft", 300),
+        ("dpo_en_demo", "dpo", 300),
+        ("dpo_zh_demo", "rm", 300),
+        ("kto_en_demo", "kto", 300),
+        ("c4_demo", "pt", 300),
+        ("wiki_demo", "pt", 30),
     ],
-)  # fmt: skip
+)
 def test_llamafactory_demo_sets_load_unchanged(fixtures_dir, caplog, name, stage, count):
     args = DataArgs(dataset_dir=str(fixtures_dir / "llamafactory" / "data"))
     assert len(load_examples(args, name, stage)) == count
@@ -176,7 +195,8 @@ GOOD_SHAREGPT = {"conversations": turns(("human", "Hi"), ("gpt", "Hello!"))}
             GOOD_SHAREGPT,
             {"conversations": turns(("human", "a"), ("human", "b"))},
             "sft",
-            "turn 1 is `user` right after `user`; user-side (user, observation) and assistant-side (assistant, function_call) turns must alternate",
+            "turn 1 is `user` right after `user`; user-side (user, observation) and assistant-side (assistant, function_call) "
+            "turns must alternate",
         ),
         (
             SHAREGPT,
@@ -216,7 +236,13 @@ GOOD_SHAREGPT = {"conversations": turns(("human", "Hi"), ("gpt", "Hello!"))}
             "message 1 is a system message; only the first message may be one",
         ),
         (SHAREGPT, GOOD_SHAREGPT, {"conversations": turns(("human", ""), ("gpt", "b"))}, "sft", "turn 0 (`user`) is empty"),
-        ({"columns": {"system": "system"}}, GOOD_ALPACA, {**GOOD_ALPACA, "system": ["be nice"]}, "sft", "the system prompt is list, not a string"),
+        (
+            {"columns": {"system": "system"}},
+            GOOD_ALPACA,
+            {**GOOD_ALPACA, "system": ["be nice"]},
+            "sft",
+            "the system prompt is list, not a string",
+        ),
         (
             {**SHAREGPT, "columns": {"messages": "conversations", "kto_tag": "label"}},
             {**GOOD_SHAREGPT, "label": True},
@@ -268,16 +294,23 @@ def test_many_bad_records_are_listed_up_to_a_limit(tmp_path, caplog):
 
 
 def test_openai_tool_calls_and_parallel_results(tmp_path):
-    record = {"messages": [
-        {"role": "user", "content": "Weather in Oslo and Rome?"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"type": "function", "function": {"name": "weather", "arguments": "{\"city\": \"Oslo\"}"}},
-            {"type": "function", "function": {"name": "weather", "arguments": "{\"city\": \"Rome\"}"}},
-        ]},
-        {"role": "tool", "content": "3 C"},
-        {"role": "tool", "content": "19 C"},
-        {"role": "assistant", "content": "Oslo 3 C, Rome 19 C."},
-    ], "tools": [{"name": "weather"}]}  # fmt: skip
+    record = {
+        "messages": [
+            {"role": "user", "content": "Weather in Oslo and Rome?"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"type": "function", "function": {"name": "weather", "arguments": '{"city": "Oslo"}'}},
+                    {"type": "function", "function": {"name": "weather", "arguments": '{"city": "Rome"}'}},
+                ],
+            },
+            {"role": "tool", "content": "3 C"},
+            {"role": "tool", "content": "19 C"},
+            {"role": "assistant", "content": "Oslo 3 C, Rome 19 C."},
+        ],
+        "tools": [{"name": "weather"}],
+    }
     example = load_file(tmp_path, {"formatting": "openai", "columns": {"messages": "messages", "tools": "tools"}}, [record])[0]
     assert [message["role"] for message in example["messages"]] == ["user", "function_call", "observation", "assistant"]
     assert [call["name"] for call in json.loads(example["messages"][1]["content"])] == ["weather", "weather"]

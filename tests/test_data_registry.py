@@ -22,9 +22,15 @@ def write_info(dataset_dir: Path, info) -> Path:
 def test_project_registry_lists_every_demo_dataset_with_its_format():
     registry = read_dataset_info(PROJECT_DATA)
     assert list(registry) == [
-        "identity", "instruct_demo", "chat_demo", "chat_openai_demo",
-        "pretrain_demo", "pretrain_demo_jsonl", "preference_demo", "kto_demo",
-    ]  # fmt: skip
+        "identity",
+        "instruct_demo",
+        "chat_demo",
+        "chat_openai_demo",
+        "pretrain_demo",
+        "pretrain_demo_jsonl",
+        "preference_demo",
+        "kto_demo",
+    ]
     assert registry["chat_demo"].formatting == "sharegpt"
     assert registry["chat_demo"].columns == {"messages": "conversations", "tools": "tools"}
     assert registry["chat_demo"].tags["role_tag"] == "from"
@@ -48,7 +54,9 @@ def test_hub_only_dataset_says_to_download_it(fixtures_dir):
     args = DataArgs(dataset_dir=str(fixtures_dir / "llamafactory" / "data"))
     with pytest.raises(
         DatasetError,
-        match=r"Dataset `alpaca_en` comes from the Hugging Face hub \(hf_hub_url `llamafactory/alpaca_en`\), which this machine cannot reach: download the file and add a `file_name` entry",
+        match=r"Dataset `alpaca_en` comes from the Hugging Face hub \(hf_hub_url `llamafactory/alpaca_en`\), "
+        r"which this machine cannot reach: "
+        r"download the file and add a `file_name` entry",
     ) as err:
         load_examples(args, "alpaca_en", "sft")
     assert "pass a local file" in str(err.value)

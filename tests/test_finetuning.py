@@ -8,10 +8,10 @@ import torch
 from safetensors.torch import load_file
 
 from workflows.cli import main
+from workflows.config import load_config
 from workflows.errors import ModelError
 from workflows.models.finetuning import prepare_for_training
 from workflows.models.loader import load_model, load_tokenizer
-from workflows.config import load_config
 
 BASE = ["examples/tiny_lora_sft.yaml", "max_steps=3", "save_steps=3", "logging_steps=1", "dataset=identity"]
 
@@ -90,7 +90,16 @@ def test_pretraining_on_text_with_packing(tmp_path):
 
 
 def test_evaluation_early_stopping_and_best_model(tmp_path):
-    run(tmp_path, "val_size=0.2", "eval_strategy=steps", "eval_steps=1", "load_best_model_at_end=true", "early_stopping_steps=2", "max_steps=6", "save_steps=1")
+    run(
+        tmp_path,
+        "val_size=0.2",
+        "eval_strategy=steps",
+        "eval_steps=1",
+        "load_best_model_at_end=true",
+        "early_stopping_steps=2",
+        "max_steps=6",
+        "save_steps=1",
+    )
     lines = [json.loads(line) for line in (tmp_path / "run" / "trainer_log.jsonl").read_text().splitlines()]
     assert [line["current_steps"] for line in lines if "eval_loss" in line][:3] == [1, 2, 3]
     assert json.loads((tmp_path / "run" / "all_results.json").read_text())["eval_loss"] > 0

@@ -128,7 +128,9 @@ def _fake_vllm(recorder: Recorder) -> dict[str, types.ModuleType]:
         return dict(fields)
 
     return {
-        "vllm": _module("vllm", AsyncEngineArgs=AsyncEngineArgs, AsyncLLMEngine=AsyncLLMEngine, SamplingParams=SamplingParams, TokensPrompt=TokensPrompt),
+        "vllm": _module(
+            "vllm", AsyncEngineArgs=AsyncEngineArgs, AsyncLLMEngine=AsyncLLMEngine, SamplingParams=SamplingParams, TokensPrompt=TokensPrompt
+        ),
         "vllm.lora": _module("vllm.lora"),
         "vllm.lora.request": _module("vllm.lora.request", LoRARequest=LoRARequest),
     }
@@ -304,7 +306,9 @@ def test_batch_answers_every_conversation_in_order(backend, monkeypatch, hf_engi
     prompts = [hf_engine.encode(messages) for messages in conversations]
     assert sorted(call.prompt_ids for call in recorder.calls) == sorted(prompts)
     assert [response.prompt_length for response in responses] == [len(prompt) for prompt in prompts]
-    assert all(response.response_length == 4 and response.finish_reason == "length" and ANSWER.startswith(response.text) for response in responses)
+    assert all(
+        response.response_length == 4 and response.finish_reason == "length" and ANSWER.startswith(response.text) for response in responses
+    )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -23,7 +23,9 @@ CONVERSATION = {
 
 
 def preview(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "workflows", "preview-data", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "workflows", "preview-data", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120
+    )
 
 
 def learned_text(tokenizer, encoded) -> list[str]:

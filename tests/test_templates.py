@@ -95,9 +95,7 @@ def encode(template, tokenizer, conversation: dict) -> list[int]:
 
 @pytest.mark.parametrize("template_name", ["named", "auto"])
 @pytest.mark.parametrize("family", TOKENIZER_FAMILIES)
-def test_template_matches_official_text_and_token_ids(
-    family, template_name, fixtures_dir, conversations, load_tokenizer
-):
+def test_template_matches_official_text_and_token_ids(family, template_name, fixtures_dir, conversations, load_tokenizer):
     tokenizer = load_tokenizer(family)
     template = get_template(family if template_name == "named" else "auto", tokenizer)
     results = golden(fixtures_dir, "tokenizers", family)["results"]
@@ -131,9 +129,10 @@ def test_named_template_renders_the_official_text(family, fixtures_dir, conversa
 def check_text_goldens(template, conversations: dict, results: dict, tools: str | None = None) -> None:
     for key in CONVERSATIONS:
         conversation, expected = conversations[key], results[key]
-        render = lambda: template.render(  # noqa: E731
-            conversation["messages"], tools=tools, add_generation_prompt=conversation["add_generation_prompt"]
-        )
+
+        def render(conversation=conversation):
+            return template.render(conversation["messages"], tools=tools, add_generation_prompt=conversation["add_generation_prompt"])
+
         if expected["error"]:
             with pytest.raises(ConfigError):
                 render()

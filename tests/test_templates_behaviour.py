@@ -4,9 +4,9 @@ import json
 
 import pytest
 
+from tests.test_templates import load_tokenizer  # noqa: F401  (fixture)
 from workflows.errors import ConfigError, DatasetError
 from workflows.templates import get_template, list_templates
-from tests.test_templates import load_tokenizer  # noqa: F401  (fixture)
 
 MULTI_TURN = [
     {"role": "system", "content": "You are terse."},
@@ -105,7 +105,7 @@ def test_qwen3_without_thinking_puts_the_empty_thought_in_the_prompt(load_tokeni
 def test_tool_calls_render_like_the_official_qwen2_5_template(name, load_tokenizer):  # noqa: F811
     tokenizer = load_tokenizer("qwen2_5")
     text = get_template(name, tokenizer).render(TOOL_CONVERSATION, tools=TOOLS)
-    assert '<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.\n\n# Tools' in text
+    assert "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.\n\n# Tools" in text
     assert '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call><|im_end|>' in text
     assert '<|im_start|>user\n<tool_response>\n{"temperature": 21}\n</tool_response><|im_end|>' in text
 
@@ -132,8 +132,10 @@ def test_unknown_template_names_the_key_the_value_and_the_nearest_names():
 
 
 def test_list_templates_has_every_required_name_and_auto():
-    required = "default empty alpaca vicuna llama2 llama3 qwen qwen3 mistral phi gemma glm4 chatglm3 yi baichuan2 " \
+    required = (
+        "default empty alpaca vicuna llama2 llama3 qwen qwen3 mistral phi gemma glm4 chatglm3 yi baichuan2 "
         "deepseek deepseek3 deepseekr1 granite3 cohere falcon llama3_1 llama3_2 gemma3 phi3 qwen2_5 auto"
+    )
     assert set(required.split()) <= set(list_templates())
 
 

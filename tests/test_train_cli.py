@@ -13,7 +13,18 @@ import pytest
 import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-TRAINER_LOG_FIELDS = {"current_steps", "total_steps", "loss", "lr", "epoch", "percentage", "elapsed_time", "remaining_time", "throughput", "total_tokens"}
+TRAINER_LOG_FIELDS = {
+    "current_steps",
+    "total_steps",
+    "loss",
+    "lr",
+    "epoch",
+    "percentage",
+    "elapsed_time",
+    "remaining_time",
+    "throughput",
+    "total_tokens",
+}
 
 
 def train(*args: str, timeout: int = 240) -> subprocess.CompletedProcess:
@@ -35,8 +46,18 @@ def test_tiny_lora_sft_leaves_every_file_of_the_run_directory_contract(tmp_path)
     result = train("examples/tiny_lora_sft.yaml", f"output_dir={run_dir}", "max_steps=20", "save_steps=10")
     assert result.returncode == 0, result.stderr[-3000:]
 
-    for name in ("run.yaml", "running_log.txt", "adapter_model.safetensors", "adapter_config.json", "tokenizer.json",
-                 "train_results.json", "all_results.json", "trainer_state.json", "training_loss.png", "provenance.json"):  # fmt: skip
+    for name in (
+        "run.yaml",
+        "running_log.txt",
+        "adapter_model.safetensors",
+        "adapter_config.json",
+        "tokenizer.json",
+        "train_results.json",
+        "all_results.json",
+        "trainer_state.json",
+        "training_loss.png",
+        "provenance.json",
+    ):
         assert (run_dir / name).is_file(), f"{name} missing from the run directory"
     assert (run_dir / "checkpoint-10").is_dir() and (run_dir / "checkpoint-20").is_dir()
 
@@ -62,16 +83,27 @@ def test_tiny_lora_sft_leaves_every_file_of_the_run_directory_contract(tmp_path)
 def test_llamafactory_demo_data_trains_unchanged(tmp_path, fixtures_dir):
     run_dir = tmp_path / "lf"
     result = train(
-        "examples/tiny_lora_sft.yaml", f"output_dir={run_dir}", "max_steps=4", "save_steps=4",
-        f"dataset_dir={fixtures_dir / 'llamafactory' / 'data'}", "dataset=identity,alpaca_en_demo",
-    )  # fmt: skip
+        "examples/tiny_lora_sft.yaml",
+        f"output_dir={run_dir}",
+        "max_steps=4",
+        "save_steps=4",
+        f"dataset_dir={fixtures_dir / 'llamafactory' / 'data'}",
+        "dataset=identity,alpaca_en_demo",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert status(run_dir)["state"] == "finished"
     assert (run_dir / "adapter_model.safetensors").is_file()
 
 
 def test_resume_reproduces_the_uninterrupted_losses(tmp_path):
-    settings = ["examples/tiny_lora_sft.yaml", "max_steps=12", "save_steps=6", "logging_steps=1", "lr_scheduler_type=constant", "warmup_ratio=0"]
+    settings = [
+        "examples/tiny_lora_sft.yaml",
+        "max_steps=12",
+        "save_steps=6",
+        "logging_steps=1",
+        "lr_scheduler_type=constant",
+        "warmup_ratio=0",
+    ]
     whole = tmp_path / "whole"
     assert train(*settings, f"output_dir={whole}").returncode == 0
 
@@ -90,8 +122,17 @@ def test_resume_reproduces_the_uninterrupted_losses(tmp_path):
 
 def test_sigterm_saves_a_checkpoint_marks_aborted_and_the_run_resumes(tmp_path):
     run_dir = tmp_path / "stopped"
-    command = [sys.executable, "-m", "workflows", "train", "examples/tiny_lora_sft.yaml", f"output_dir={run_dir}",
-               "max_steps=100000", "save_steps=100000", "logging_steps=1"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "workflows",
+        "train",
+        "examples/tiny_lora_sft.yaml",
+        f"output_dir={run_dir}",
+        "max_steps=100000",
+        "save_steps=100000",
+        "logging_steps=1",
+    ]
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.time() + 120
@@ -111,8 +152,14 @@ def test_sigterm_saves_a_checkpoint_marks_aborted_and_the_run_resumes(tmp_path):
     assert len(checkpoints) == 1
     stopped_at = int(checkpoints[0].name.split("-")[1])
 
-    result = train("examples/tiny_lora_sft.yaml", f"output_dir={run_dir}", f"max_steps={stopped_at + 3}", "logging_steps=1",
-                   "save_steps=100000", "resume_from_checkpoint=true")  # fmt: skip
+    result = train(
+        "examples/tiny_lora_sft.yaml",
+        f"output_dir={run_dir}",
+        f"max_steps={stopped_at + 3}",
+        "logging_steps=1",
+        "save_steps=100000",
+        "resume_from_checkpoint=true",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert status(run_dir)["state"] == "finished"
     assert [line["current_steps"] for line in log_lines(run_dir)][-3:] == [stopped_at + 1, stopped_at + 2, stopped_at + 3]
@@ -138,7 +185,9 @@ def test_a_finished_run_is_not_overwritten_by_accident(tmp_path):
 
 def test_two_processes_train_with_ddp_on_cpu(tmp_path):
     run_dir = tmp_path / "ddp"
-    result = train("examples/tiny_lora_sft.yaml", f"output_dir={run_dir}", "max_steps=3", "save_steps=3", "logging_steps=1", "nproc_per_node=2")
+    result = train(
+        "examples/tiny_lora_sft.yaml", f"output_dir={run_dir}", "max_steps=3", "save_steps=3", "logging_steps=1", "nproc_per_node=2"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "torchrun" in result.stderr
     assert status(run_dir)["state"] == "finished"

@@ -10,12 +10,10 @@ import json
 import logging
 import os
 import sys
-from pathlib import Path
 
 from workflows.config import format_help, load_config
 from workflows.errors import UserError
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = {
     "train": "Train a model (stages pt, sft) and write a run directory.",
     "preview-data": "Show how examples are tokenised and masked (loads only the tokenizer).",
@@ -53,7 +51,9 @@ def _train(argv: list[str]) -> int:
 
 
 def _preview_data(argv: list[str]) -> int:
-    parser = _config_parser("preview-data", " Prints one JSON object per example (input_ids, labels, text); max_samples limits how many (default 5).")
+    parser = _config_parser(
+        "preview-data", " Prints one JSON object per example (input_ids, labels, text); max_samples limits how many (default 5)."
+    )
     parser.add_argument("--stats", action="store_true", help="print token-length statistics and what cutoff_len truncates instead")
     options = parser.parse_args(argv)
     config = _load(options.args)
@@ -92,7 +92,9 @@ def _webchat(argv: list[str]) -> int:
 
 
 def _predict(argv: list[str]) -> int:
-    config = _load(_config_parser("predict", " Batches of per_device_eval_batch_size; sampling from the generation keys.").parse_args(argv).args)
+    config = _load(
+        _config_parser("predict", " Batches of per_device_eval_batch_size; sampling from the generation keys.").parse_args(argv).args
+    )
     from workflows.chat.predict import predict
 
     predict(config)
@@ -117,10 +119,19 @@ def _version(argv: list[str]) -> int:
 
 
 def _webui(argv: list[str]) -> int:
-    os.execv(sys.executable, [sys.executable, str(PROJECT_ROOT / "app.py"), *argv])
+    os.execv(sys.executable, [sys.executable, "-m", "llamaboard", *argv])  # the UI, in its own process image: workflows never imports it
 
 
-HANDLERS = {"train": _train, "preview-data": _preview_data, "api": _api, "chat": _chat, "webchat": _webchat, "predict": _predict, "version": _version, "webui": _webui}
+HANDLERS = {
+    "train": _train,
+    "preview-data": _preview_data,
+    "api": _api,
+    "chat": _chat,
+    "webchat": _webchat,
+    "predict": _predict,
+    "version": _version,
+    "webui": _webui,
+}
 
 
 # bitsandbytes warns at import (peft imports it) that an optional CPU kernel for 4-bit layers is missing.

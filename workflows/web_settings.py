@@ -63,8 +63,11 @@ def settings_from_env(environ: dict[str, str] = os.environ) -> LaunchSettings:
 def announce_login(name: str, settings: LaunchSettings) -> None:
     """Print a generated password before the page serves, so it is known by the time anyone can reach it."""
     if settings.password_generated:
-        print(f"{name} is reachable from other machines: log in as `{settings.auth[0]}` with password `{settings.auth[1]}` "
-              "(set LLAMABOARD_AUTH=user:password to choose your own).", flush=True)
+        print(
+            f"{name} is reachable from other machines: log in as `{settings.auth[0]}` with password `{settings.auth[1]}` "
+            "(set LLAMABOARD_AUTH=user:password to choose your own).",
+            flush=True,
+        )
 
 
 def announce(name: str, local_url: str, share_url: Optional[str]) -> None:

@@ -7,12 +7,17 @@ def open_page(page, url: str) -> None:
     """Load the page and wait for its load events (the run panel fills in), so typing is not overwritten."""
     page.goto(url)
     page.wait_for_selector("#start_button")
-    page.wait_for_function("() => { const progress = document.querySelector('#run_progress'); return progress && progress.innerText.trim().length > 0; }")
+    page.wait_for_function(
+        "() => { const progress = document.querySelector('#run_progress'); return progress && progress.innerText.trim().length > 0; }"
+    )
 
 
 def chart_points(page) -> int:
     """Training-loss points the plotly chart currently draws (0 while it is empty)."""
-    return page.evaluate("() => { const plot = document.querySelector('#loss_chart .js-plotly-plot'); return plot && plot.data ? plot.data[0].x.length : 0; }")
+    return page.evaluate(
+        "() => { const plot = document.querySelector('#loss_chart .js-plotly-plot'); "
+        "return plot && plot.data ? plot.data[0].x.length : 0; }"
+    )
 
 
 def wait_for(condition, timeout_s: float, what: str, interval_s: float = 0.5):

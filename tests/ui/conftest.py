@@ -12,15 +12,23 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def free_port() -> int:
@@ -42,9 +50,17 @@ class AppServer:
         self.workdir, self.port = workdir, free_port()
         self.log_path = log_path
         inherited = {key: value for key, value in os.environ.items() if not key.startswith(("GRADIO_", "LLAMABOARD_"))}
-        full_env = {**inherited, "LLAMABOARD_WORKDIR": str(workdir), "GRADIO_SERVER_PORT": str(self.port), "GRADIO_ANALYTICS_ENABLED": "False", **env}
+        full_env = {
+            **inherited,
+            "LLAMABOARD_WORKDIR": str(workdir),
+            "GRADIO_SERVER_PORT": str(self.port),
+            "GRADIO_ANALYTICS_ENABLED": "False",
+            **env,
+        }
         self.log = open(log_path, "wb")
-        self.process = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "app.py")], cwd=workdir, env=full_env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            [sys.executable, str(PROJECT_ROOT / "app.py")], cwd=workdir, env=full_env, stdout=self.log, stderr=subprocess.STDOUT
+        )
         self.url = f"http://127.0.0.1:{self.port}/"
         self._wait_until_serving()
 

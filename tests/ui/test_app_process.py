@@ -11,9 +11,9 @@ import time
 
 import pytest
 import yaml
+from browser_helpers import chart_points, open_page, wait_for
 from conftest import AppServer, make_workdir
 from run_dirs import write_run
-from browser_helpers import chart_points, open_page, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -29,7 +29,9 @@ def test_queue_advances_without_a_browser_when_the_running_job_ends(tmp_path):
         write_run(workdir / "saves", "current", "running", steps=3, pid=job.pid)
         queued = write_run(workdir / "saves", "next", None)
         # a config the engine rejects at once: the test needs the queued job to start, not to train
-        (queued / "run.yaml").write_text(yaml.safe_dump({"model_name_or_path": "llamaboard-tiny", "learning_rate": -1, "output_dir": str(queued)}))
+        (queued / "run.yaml").write_text(
+            yaml.safe_dump({"model_name_or_path": "llamaboard-tiny", "learning_rate": -1, "output_dir": str(queued)})
+        )
         (workdir / "saves" / "queue.json").write_text(json.dumps({"queue": [{"run_dir": str(queued), "overrides": [], "env": {}}]}))
         server = AppServer(workdir, {}, tmp_path / "app.log")
         try:

@@ -19,8 +19,13 @@ from llamaboard.train_tab import ACCORDIONS, BASIC_ROWS
 pytestmark = pytest.mark.timeout(240)
 
 FAST_RUN = {  # the tiny model, slowed by a large batch so a person (and this test) can watch it
-    "dataset": "identity", "max_steps": 10, "logging_steps": 1, "save_steps": 10,
-    "per_device_train_batch_size": 64, "learning_rate": 1.0e-3, "cutoff_len": 256,
+    "dataset": "identity",
+    "max_steps": 10,
+    "logging_steps": 1,
+    "save_steps": 10,
+    "per_device_train_batch_size": 64,
+    "learning_rate": 1.0e-3,
+    "cutoff_len": 256,
 }
 
 
@@ -29,10 +34,31 @@ def test_page_shows_every_train_control(app_server, page):
     for accordion_id in ACCORDIONS:
         page.click(f"#{accordion_id} > button")
     keys = [key for row in BASIC_ROWS for key in row] + [key for rows in ACCORDIONS.values() for row in rows for key in row]
-    keys += ["stage", "dataset_dir", "dataset", "eval_dataset", "model_name_or_path", "finetuning_type", "adapter_name_or_path", "quantization_bit", "template", "rope_scaling", "flash_attn"]
+    keys += [
+        "stage",
+        "dataset_dir",
+        "dataset",
+        "eval_dataset",
+        "model_name_or_path",
+        "finetuning_type",
+        "adapter_name_or_path",
+        "quantization_bit",
+        "template",
+        "rope_scaling",
+        "flash_attn",
+    ]
     missing = [key for key in keys if not page.locator(f"#field-{key}").is_visible()]
     assert missing == []
-    for component_id in ("devices", "run_name", "config_path", "save_config_button", "load_config_button", "preview_command_button", "start_button", "history_table"):
+    for component_id in (
+        "devices",
+        "run_name",
+        "config_path",
+        "save_config_button",
+        "load_config_button",
+        "preview_command_button",
+        "start_button",
+        "history_table",
+    ):
         assert page.locator(f"#{component_id}").is_visible(), component_id
     assert page.locator("#field-learning_rate").get_by_text("Learning rate", exact=True).is_visible()
     page.click("#field-dataset input")

@@ -61,7 +61,7 @@ def test_a_killed_ui_leaves_no_model_server_behind(tiny_model_dir):
         server.wait(timeout=30)
     except psutil.TimeoutExpired:
         server.kill()
-        raise AssertionError("the model server outlived the UI that started it")
+        raise AssertionError("the model server outlived the UI that started it") from None
 
 
 def test_compare_mode_reads_both_answers_at_once_and_stops_both():

@@ -16,12 +16,17 @@ def test_lora_adapters_go_on_the_base_model_and_full_checkpoints_replace_it():
     values = {"model_name_or_path": "llamaboard-tiny", "template": None}
     base = ["model_name_or_path=llamaboard-tiny", "template=null"]
     assert server_overrides({**values, "finetuning_type": "lora", "adapter_name_or_path": "a,b"}) == [*base, "adapter_name_or_path=a,b"]
-    assert server_overrides({**values, "finetuning_type": "full", "adapter_name_or_path": "run/checkpoint-5"}) == [*base, "model_name_or_path=run/checkpoint-5"]
+    assert server_overrides({**values, "finetuning_type": "full", "adapter_name_or_path": "run/checkpoint-5"}) == [
+        *base,
+        "model_name_or_path=run/checkpoint-5",
+    ]
     assert server_overrides({**values, "finetuning_type": "lora", "adapter_name_or_path": None}) == base
 
 
 def _api_servers(app_pid: int) -> list[psutil.Process]:
-    return [child for child in psutil.Process(app_pid).children(recursive=True) if "api" in child.cmdline() and "workflows" in child.cmdline()]
+    return [
+        child for child in psutil.Process(app_pid).children(recursive=True) if "api" in child.cmdline() and "workflows" in child.cmdline()
+    ]
 
 
 def _answer(page, chatbot_id: str) -> str:

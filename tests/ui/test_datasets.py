@@ -1,11 +1,10 @@
 """The Train tab's dataset list: what pt and sft are offered, and errors instead of an empty list."""
 
 import pytest
+from conftest import PROJECT_ROOT
 
 from llamaboard.datasets import dataset_names
 from workflows.errors import DatasetError
-
-from conftest import PROJECT_ROOT
 
 
 def test_preference_and_kto_sets_are_not_offered_to_pt_and_sft():

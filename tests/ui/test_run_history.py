@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import yaml
-
 from run_dirs import log_line, write_run
 
 from llamaboard.history import history_rows, history_table
@@ -29,7 +28,16 @@ def test_history_lists_every_run_with_state_steps_and_last_loss(tmp_path):
     write_run(saves, "waiting", None)
     rows = history_rows(find_runs(saves), {saves / "llamaboard-tiny/lora/waiting"}, saves, "en")
     by_run = {row.cells[0]: row.cells for row in rows}
-    assert by_run["llamaboard-tiny/lora/done"][1:] == ("llamaboard-tiny", "sft", "lora", "identity", "finished", "30/30", "1.5000", "2025-01-02 03:04:05")
+    assert by_run["llamaboard-tiny/lora/done"][1:] == (
+        "llamaboard-tiny",
+        "sft",
+        "lora",
+        "identity",
+        "finished",
+        "30/30",
+        "1.5000",
+        "2025-01-02 03:04:05",
+    )
     assert by_run["llamaboard-tiny/lora/live"][5:7] == ("running", "12/30")
     assert by_run["llamaboard-tiny/lora/waiting"][5] == "queued"
     table = history_table(rows, "zh")
@@ -65,7 +73,9 @@ def test_a_cli_run_with_its_own_output_dir_is_in_the_history_and_the_picker(tmp_
     saves = tmp_path / "saves"
     run_dir = saves / "identity"  # python -m workflows train ... output_dir=saves/identity
     (run_dir / "checkpoint-180").mkdir(parents=True)
-    (run_dir / "run.yaml").write_text(yaml.safe_dump({"model_name_or_path": "llamaboard-tiny", "stage": "sft", "finetuning_type": "full", "dataset": "identity"}))
+    (run_dir / "run.yaml").write_text(
+        yaml.safe_dump({"model_name_or_path": "llamaboard-tiny", "stage": "sft", "finetuning_type": "full", "dataset": "identity"})
+    )
     (run_dir / "model.safetensors").write_text("")
     assert find_runs(saves) == [run_dir]
     assert [row.cells[0] for row in history_rows(find_runs(saves), set(), saves, "en")] == ["identity"]

@@ -11,14 +11,22 @@ from run_dirs import write_run
 from llamaboard import launcher
 from llamaboard.controls import FieldSpec
 from llamaboard.paths import PathNotAllowedError, Workspace
-from llamaboard.run_dir import read_state
 from llamaboard.run_builder import create_run_dir, prepare_run
+from llamaboard.run_dir import read_state
 from llamaboard.run_queue import RunQueue
 from workflows.config import RunConfig, load_config
 from workflows.errors import ConfigError
 from workflows.web_settings import settings_from_env
 
-FORM = {"model_name_or_path": "llamaboard-tiny", "finetuning_type": "lora", "stage": "sft", "dataset": "identity", "dataset_dir": "data", "learning_rate": 1e-3, "max_steps": 30}
+FORM = {
+    "model_name_or_path": "llamaboard-tiny",
+    "finetuning_type": "lora",
+    "stage": "sft",
+    "dataset": "identity",
+    "dataset_dir": "data",
+    "learning_rate": 1e-3,
+    "max_steps": 30,
+}
 
 
 @pytest.fixture
@@ -111,8 +119,16 @@ def test_a_job_is_started_detached_with_its_output_in_running_log_and_abort_ends
 
 @pytest.mark.parametrize(
     ("environ", "auth_required"),
-    [({}, False), ({"GRADIO_SERVER_NAME": "127.0.0.1"}, False), ({"GRADIO_SERVER_NAME": "localhost"}, False), ({"GRADIO_SERVER_NAME": "::1"}, False),
-     ({"GRADIO_SERVER_NAME": "0.0.0.0"}, True), ({"GRADIO_SERVER_NAME": "192.168.1.5"}, True), ({"GRADIO_SHARE": "1"}, True), ({"GRADIO_SHARE": "true"}, True)],
+    [
+        ({}, False),
+        ({"GRADIO_SERVER_NAME": "127.0.0.1"}, False),
+        ({"GRADIO_SERVER_NAME": "localhost"}, False),
+        ({"GRADIO_SERVER_NAME": "::1"}, False),
+        ({"GRADIO_SERVER_NAME": "0.0.0.0"}, True),
+        ({"GRADIO_SERVER_NAME": "192.168.1.5"}, True),
+        ({"GRADIO_SHARE": "1"}, True),
+        ({"GRADIO_SHARE": "true"}, True),
+    ],
 )
 def test_exposed_launches_require_a_login(environ, auth_required):
     settings = settings_from_env(environ)
@@ -122,7 +138,9 @@ def test_exposed_launches_require_a_login(environ, auth_required):
 
 
 def test_llamaboard_auth_sets_the_login_and_env_sets_port_and_root_path():
-    settings = settings_from_env({"GRADIO_SHARE": "1", "LLAMABOARD_AUTH": "alice:s3cret:with:colons", "GRADIO_SERVER_PORT": "7999", "GRADIO_ROOT_PATH": "/board"})
+    settings = settings_from_env(
+        {"GRADIO_SHARE": "1", "LLAMABOARD_AUTH": "alice:s3cret:with:colons", "GRADIO_SERVER_PORT": "7999", "GRADIO_ROOT_PATH": "/board"}
+    )
     assert settings.auth == ("alice", "s3cret:with:colons") and not settings.password_generated
     assert settings.server_port == 7999 and settings.root_path == "/board" and settings.share
     assert settings_from_env({}).server_name == "127.0.0.1"
@@ -130,7 +148,9 @@ def test_llamaboard_auth_sets_the_login_and_env_sets_port_and_root_path():
 
 
 def test_config_values_round_trip_through_the_form_controls():
-    config = RunConfig.from_flat_dict({**FORM, "quantization_bit": 4, "packing": True, "max_samples": 100, "report_to": "none", "template": "qwen"})
+    config = RunConfig.from_flat_dict(
+        {**FORM, "quantization_bit": 4, "packing": True, "max_samples": 100, "report_to": "none", "template": "qwen"}
+    )
     flat = config.to_flat_dict()
     specs = {key: FieldSpec.of(key, "names" if key == "dataset" else None) for key in flat if key != "resume_from_checkpoint"}
     back = {key: spec.from_form(spec.to_form(flat[key])) for key, spec in specs.items()}
@@ -142,7 +162,9 @@ def test_chosen_gpus_become_the_jobs_cuda_visible_devices_through_the_uis_own(mo
 
     monkeypatch.setattr(devices, "detect_devices", lambda: ("cuda:0 NVIDIA H100", "cuda:1 NVIDIA H100"))
     assert devices.device_env(["cuda:1 NVIDIA H100"], {}) == {"CUDA_VISIBLE_DEVICES": "1"}
-    assert devices.device_env(["cuda:0 NVIDIA H100", "cuda:1 NVIDIA H100"], {"CUDA_VISIBLE_DEVICES": "2,3"}) == {"CUDA_VISIBLE_DEVICES": "2,3"}
+    assert devices.device_env(["cuda:0 NVIDIA H100", "cuda:1 NVIDIA H100"], {"CUDA_VISIBLE_DEVICES": "2,3"}) == {
+        "CUDA_VISIBLE_DEVICES": "2,3"
+    }
     assert devices.device_env(["cuda:1 NVIDIA H100"], {"CUDA_VISIBLE_DEVICES": "2,3"}) == {"CUDA_VISIBLE_DEVICES": "3"}
     monkeypatch.setattr(devices, "detect_devices", lambda: ("cpu",))
     assert devices.device_env(["cpu"], {}) == {}

@@ -29,7 +29,9 @@ logger = logging.getLogger(__name__)
 
 
 class APIError(Exception):
-    def __init__(self, status: int, message: str, param: Optional[str] = None, code: Optional[str] = None, type_: str = "invalid_request_error"):
+    def __init__(
+        self, status: int, message: str, param: Optional[str] = None, code: Optional[str] = None, type_: str = "invalid_request_error"
+    ):
         super().__init__(message)
         self.status, self.body = status, error_body(message, type_, param, code)
 
@@ -83,7 +85,9 @@ def create_app(engine: ChatEngine, model_name: str, api_key: Optional[str] = Non
     @app.post("/v1/chat/completions", dependencies=[Depends(authorize)])
     async def chat_completions(body: ChatCompletionRequest):
         if body.model != model_name:
-            raise APIError(404, f"The model `{body.model}` does not exist here; this server serves `{model_name}`.", "model", "model_not_found")
+            raise APIError(
+                404, f"The model `{body.model}` does not exist here; this server serves `{model_name}`.", "model", "model_not_found"
+            )
         try:
             prompt_ids = engine.encode(body.turns(), tools=body.tools_json())
         except UserError as error:
@@ -106,7 +110,14 @@ def create_app(engine: ChatEngine, model_name: str, api_key: Optional[str] = Non
                     message, finish_reason = {"role": "assistant", "content": text}, stream.response.finish_reason
                 choices.append({"index": index, "message": message, "finish_reason": finish_reason})
         usage = usage_counts(len(prompt_ids), completion_tokens)
-        return {"id": completion_id(), "object": "chat.completion", "created": now(), "model": model_name, "choices": choices, "usage": usage}
+        return {
+            "id": completion_id(),
+            "object": "chat.completion",
+            "created": now(),
+            "model": model_name,
+            "choices": choices,
+            "usage": usage,
+        }
 
     async def _stream(body: ChatCompletionRequest, prompt_ids: list[int]):
         identity = {"id": completion_id(), "object": "chat.completion.chunk", "created": now(), "model": model_name}

@@ -17,8 +17,6 @@ from pathlib import Path
 
 from workflows.errors import ModelError
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -33,8 +31,7 @@ def start_api(overrides: list[str], port: int, env: dict | None = None, log: Pat
     what they mean to the caller. Its output goes to ``log`` (a temporary file by default), never to a pipe
     nobody reads, which would stall a long-running server.
     """
-    python_path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
-    environment = {**os.environ, "PYTHONPATH": python_path, "API_HOST": "127.0.0.1", "API_PORT": str(port), **(env or {})}
+    environment = {**os.environ, "API_HOST": "127.0.0.1", "API_PORT": str(port), **(env or {})}
     log = log or Path(tempfile.mkdtemp(prefix="llamaboard-api-")) / "api.log"
     with log.open("w", encoding="utf-8") as output:
         command = [sys.executable, "-m", "workflows", "api", *overrides]

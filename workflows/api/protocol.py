@@ -114,7 +114,11 @@ class ChatCompletionRequest(BaseModel):
 def tool_calls_out(calls: list[FunctionCall]) -> list[dict]:
     """Function calls read from an answer, as OpenAI's ``tool_calls``."""
     return [
-        {"id": f"call_{uuid.uuid4().hex[:24]}", "type": "function", "function": {"name": call.name, "arguments": json.dumps(call.arguments, ensure_ascii=False)}}
+        {
+            "id": f"call_{uuid.uuid4().hex[:24]}",
+            "type": "function",
+            "function": {"name": call.name, "arguments": json.dumps(call.arguments, ensure_ascii=False)},
+        }
         for call in calls
     ]
 

@@ -4,7 +4,7 @@
 everything else (API server, CLI, predict) talks only to ``ChatEngine``.
 """
 
-from workflows.chat.base import ChatEngine, Response, TextStream
 from workflows.chat.backends import load_engine
+from workflows.chat.base import ChatEngine, Response, TextStream
 
 __all__ = ["ChatEngine", "Response", "TextStream", "load_engine"]

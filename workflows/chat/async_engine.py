@@ -19,9 +19,10 @@ import queue
 import threading
 import uuid
 from abc import abstractmethod
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import AsyncIterator, Awaitable, Callable, Iterator, Optional
+from typing import Optional
 
 from workflows.chat.base import Response, TextStream
 from workflows.chat.templated import Sampling, TemplatedEngine, context_length_of, cut_at_stops
@@ -89,7 +90,7 @@ class _Request:
 
 
 def finish_reason(progress: Progress, hit_stop: bool = False) -> str:
-    """"length" when the backend ran out of tokens; a stop word, a stop string or a cancel is "stop"."""
+    """ "length" when the backend ran out of tokens; a stop word, a stop string or a cancel is "stop"."""
     return "length" if progress.reason == "length" and not hit_stop else "stop"
 
 
@@ -161,7 +162,7 @@ class AsyncEngine(TemplatedEngine):
 
         async def answer(prompt: list[int], sampling: Sampling) -> Response:
             last = Progress("", 0)
-            async for last in self._generate(prompt, sampling, uuid.uuid4().hex):
+            async for last in self._generate(prompt, sampling, uuid.uuid4().hex):  # noqa: B007 (keeps the final progress)
                 pass
             return Response(last.text, len(prompt), last.length, finish_reason(last))
 

@@ -7,8 +7,9 @@ apart. ``batch`` is separate because batching is where backends differ most.
 """
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator, Literal, Optional
+from typing import Literal, Optional
 
 from workflows.errors import UserError
 from workflows.templates.base import ChatTemplate

@@ -7,7 +7,8 @@ or when the caller closes the stream.
 """
 
 import threading
-from typing import Iterator, Optional
+from collections.abc import Iterator
+from typing import Optional
 
 from workflows.chat.base import Response, TextStream
 from workflows.chat.streamer import TokenStreamer

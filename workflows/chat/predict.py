@@ -33,7 +33,11 @@ def predict(config: RunConfig) -> Path:
         for start in range(0, len(examples), size):
             prompts = [example["messages"][:-1] for example in examples[start : start + size]]
             for example, prompt, response in zip(examples[start : start + size], prompts, engine.batch(prompts)):
-                record = {"prompt": engine.decode(engine.encode(prompt)), "predict": response.text, "label": example["messages"][-1]["content"]}
+                record = {
+                    "prompt": engine.decode(engine.encode(prompt)),
+                    "predict": response.text,
+                    "label": example["messages"][-1]["content"],
+                }
                 file.write(json.dumps(record, ensure_ascii=False) + "\n")
             progress.update(len(prompts))
     print(f"Wrote {len(examples)} predictions to {output}", flush=True)

@@ -11,7 +11,7 @@ stopped through its tokenizer manager's ``abort_request(rid=...)``, as
 SGLang's own HTTP server does for a client that went away.
 """
 
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from workflows.chat.async_engine import ADAPTER_NAME, AsyncEngine, Progress
 from workflows.chat.templated import Sampling

@@ -6,8 +6,9 @@ Each backend only translates ``Sampling`` into its own arguments and turns
 prompt ids into streamed text.
 """
 
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
-from typing import Callable, Generator, Iterable, Optional
+from typing import Optional
 
 from pydantic import ValidationError
 

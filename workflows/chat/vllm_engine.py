@@ -9,8 +9,8 @@ own template, so vLLM's tokenizer only decodes the answer.
 """
 
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 from workflows.chat.async_engine import ADAPTER_NAME, AsyncEngine, Progress
 from workflows.chat.templated import Sampling
@@ -25,7 +25,9 @@ def max_lora_rank(adapter: str) -> int:
     rank = json.loads((Path(adapter) / "adapter_config.json").read_text(encoding="utf-8")).get("r", 8)
     fitting = [allowed for allowed in LORA_RANKS if allowed >= rank]
     if not fitting:
-        raise ConfigError(f"Adapter `{adapter}` has LoRA rank {rank}; vLLM serves ranks up to {LORA_RANKS[-1]}. Use infer_backend=huggingface.")
+        raise ConfigError(
+            f"Adapter `{adapter}` has LoRA rank {rank}; vLLM serves ranks up to {LORA_RANKS[-1]}. Use infer_backend=huggingface."
+        )
     return fitting[0]
 
 

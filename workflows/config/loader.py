@@ -7,8 +7,9 @@ nearest valid key when the name looks like a typo.
 import difflib
 import textwrap
 import typing
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -115,7 +116,8 @@ def check_combinations(config: RunConfig, source: str = "config") -> None:
         problems.append(f"`{key}` needs evaluation during training: set `eval_strategy: steps` and `val_size`.")
     if train.load_best_model_at_end and train.save_strategy != train.eval_strategy:
         problems.append(
-            f"`load_best_model_at_end` needs `save_strategy` equal to `eval_strategy` (now {train.save_strategy} and {train.eval_strategy})."
+            f"`load_best_model_at_end` needs `save_strategy` equal to `eval_strategy` "
+            f"(now {train.save_strategy} and {train.eval_strategy})."
         )
     if data.val_size >= 1 and data.val_size != int(data.val_size):
         problems.append(f"`val_size: {data.val_size}` must be a fraction below 1 or a whole number of examples.")
@@ -150,7 +152,15 @@ def _parse_scalar(raw: str) -> Any:
 
 def _normalise_lists(values: dict[str, Any]) -> None:
     """LLaMA-Factory accepts comma-separated strings or YAML lists for name lists; we store strings."""
-    for key in ("dataset", "eval_dataset", "adapter_name_or_path", "lora_target", "additional_target", "freeze_trainable_modules", "freeze_extra_modules"):
+    for key in (
+        "dataset",
+        "eval_dataset",
+        "adapter_name_or_path",
+        "lora_target",
+        "additional_target",
+        "freeze_trainable_modules",
+        "freeze_extra_modules",
+    ):
         if isinstance(values.get(key), list):
             values[key] = ",".join(str(item) for item in values[key])
 

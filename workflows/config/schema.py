@@ -53,23 +53,20 @@ class DataArgs(_Group):
     dataset_dir: str = Field("data", description="Folder holding dataset_info.json and the data files.")
     template: Optional[str] = Field(
         None,
-        description="Chat template name (e.g. qwen, llama3), or `auto` for the tokenizer's own chat_template. Empty: auto when the tokenizer has one, else default.",
+        description="Chat template name (e.g. qwen, llama3), or `auto` for the tokenizer's own chat_template. "
+        "Empty: auto when the tokenizer has one, else default.",
     )
     default_system: Optional[str] = Field(None, description="System prompt used when an example has none.")
     enable_thinking: bool = Field(True, description="Keep reasoning blocks for templates that have them (qwen3, deepseekr1).")
     cutoff_len: int = Field(2048, ge=8, description="Maximum tokens per example after tokenisation; longer ones are truncated.")
     max_samples: Optional[int] = Field(None, ge=1, description="Use at most this many examples from each dataset.")
-    val_size: float = Field(
-        0.0, ge=0, description="Held-out evaluation split: a fraction in [0, 1) or a number of examples."
-    )
+    val_size: float = Field(0.0, ge=0, description="Held-out evaluation split: a fraction in [0, 1) or a number of examples.")
     train_on_prompt: bool = Field(False, description="Also compute the loss on the prompt tokens.")
     mask_history: bool = Field(False, description="Compute the loss on the last assistant turn only.")
     packing: Optional[bool] = Field(
         None, description="Pack several examples into one sequence without cross-attention (default: on for pt, off for sft)."
     )
-    mix_strategy: Literal["concat", "interleave_under", "interleave_over"] = Field(
-        "concat", description="How several datasets are mixed."
-    )
+    mix_strategy: Literal["concat", "interleave_under", "interleave_over"] = Field("concat", description="How several datasets are mixed.")
     interleave_probs: Optional[str] = Field(None, description="Sampling probabilities for interleaving, comma-separated.")
     overwrite_cache: bool = Field(False, description="Tokenise again even when a cached copy exists.")
     preprocessing_num_workers: Optional[int] = Field(None, ge=1, description="Processes used for tokenisation.")
@@ -80,33 +77,41 @@ class DataArgs(_Group):
 class FinetuningArgs(_Group):
     """What is trained and how."""
 
-    stage: Literal["pt", "sft"] = Field("sft", description="pt: continued pre-training on raw text; sft: supervised fine-tuning on conversations.")
-    finetuning_type: Literal["lora", "freeze", "full"] = Field("lora", description="Train LoRA adapters, only some layers (freeze), or every weight (full).")
+    stage: Literal["pt", "sft"] = Field(
+        "sft", description="pt: continued pre-training on raw text; sft: supervised fine-tuning on conversations."
+    )
+    finetuning_type: Literal["lora", "freeze", "full"] = Field(
+        "lora", description="Train LoRA adapters, only some layers (freeze), or every weight (full)."
+    )
     freeze_trainable_layers: int = Field(
         2, description="Freeze: number of trainable layers; positive counts from the last layer, negative from the first."
     )
     freeze_trainable_modules: str = Field("all", description="Freeze: trainable module names inside those layers, comma-separated, or all.")
-    freeze_extra_modules: Optional[str] = Field(None, description="Freeze: extra trainable modules outside the layers (e.g. embed_tokens,lm_head).")
+    freeze_extra_modules: Optional[str] = Field(
+        None, description="Freeze: extra trainable modules outside the layers (e.g. embed_tokens,lm_head)."
+    )
     lora_rank: int = Field(8, ge=1, description="LoRA: rank of the adapter matrices.")
     lora_alpha: Optional[int] = Field(None, ge=1, description="LoRA: scaling factor (default: 2 × lora_rank).")
     lora_dropout: float = Field(0.0, ge=0, lt=1, description="LoRA: dropout on the adapter input.")
     lora_target: str = Field("all", description="LoRA: module names to adapt, comma-separated, or all linear layers.")
-    additional_target: Optional[str] = Field(None, description="LoRA: modules trained in full and saved with the adapter (e.g. embed_tokens).")
+    additional_target: Optional[str] = Field(
+        None, description="LoRA: modules trained in full and saved with the adapter (e.g. embed_tokens)."
+    )
     use_rslora: bool = Field(False, description="LoRA: rank-stabilised scaling.")
     use_dora: bool = Field(False, description="LoRA: weight-decomposed LoRA (DoRA).")
     pissa_init: bool = Field(False, description="LoRA: initialise from the principal singular vectors (PiSSA).")
     pissa_iter: int = Field(16, description="LoRA: fast-SVD iterations for PiSSA; -1 for exact SVD.")
     loraplus_lr_ratio: Optional[float] = Field(None, gt=0, description="LoRA+: learning-rate ratio of the B matrices to A.")
-    create_new_adapter: bool = Field(False, description="LoRA: start a fresh adapter on top of the loaded ones instead of training the last.")
+    create_new_adapter: bool = Field(
+        False, description="LoRA: start a fresh adapter on top of the loaded ones instead of training the last."
+    )
     plot_loss: bool = Field(True, description="Save training_loss.png when training ends.")
 
 
 class TrainingArgs(_Group):
     """Hugging Face TrainingArguments passed through, plus process settings."""
 
-    output_dir: Optional[str] = Field(
-        None, description="Run directory (default: saves/<model>/<finetuning_type>/train_<timestamp>)."
-    )
+    output_dir: Optional[str] = Field(None, description="Run directory (default: saves/<model>/<finetuning_type>/train_<timestamp>).")
     overwrite_output_dir: bool = Field(False, description="Allow training into a run directory that already holds a finished run.")
     do_train: bool = Field(True, description="Run training.")
     learning_rate: float = Field(5e-5, gt=0, description="Peak learning rate of AdamW.")
@@ -116,10 +121,21 @@ class TrainingArgs(_Group):
     per_device_eval_batch_size: int = Field(8, ge=1, description="Examples per device per evaluation step.")
     gradient_accumulation_steps: int = Field(1, ge=1, description="Micro-batches summed before each optimizer step.")
     lr_scheduler_type: Literal[
-        "linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup", "inverse_sqrt", "reduce_lr_on_plateau", "cosine_with_min_lr", "warmup_stable_decay"
+        "linear",
+        "cosine",
+        "cosine_with_restarts",
+        "polynomial",
+        "constant",
+        "constant_with_warmup",
+        "inverse_sqrt",
+        "reduce_lr_on_plateau",
+        "cosine_with_min_lr",
+        "warmup_stable_decay",
     ] = Field("linear", description="Learning-rate schedule.")
     warmup_steps: float = Field(0, ge=0, description="Linear warm-up steps (or a fraction of all steps when below 1).")
-    warmup_ratio: Optional[float] = Field(None, ge=0, lt=1, description="Warm-up as a fraction of all steps (LLaMA-Factory's name; overrides warmup_steps).")
+    warmup_ratio: Optional[float] = Field(
+        None, ge=0, lt=1, description="Warm-up as a fraction of all steps (LLaMA-Factory's name; overrides warmup_steps)."
+    )
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
     max_grad_norm: float = Field(1.0, ge=0, description="Gradient clipping norm; 0 disables clipping.")
     optim: str = Field("adamw_torch", description="Optimizer name as in transformers (adamw_torch, adamw_8bit, sgd, ...).")

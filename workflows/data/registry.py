@@ -34,14 +34,32 @@ REMOTE_SOURCES = {
 }
 MEDIA_COLUMNS = ("images", "videos", "audios")
 COLUMN_KEYS = (
-    "prompt", "query", "response", "history", "messages", "system", "tools",
-    "chosen", "rejected", "kto_tag", *MEDIA_COLUMNS,
-)  # fmt: skip
+    "prompt",
+    "query",
+    "response",
+    "history",
+    "messages",
+    "system",
+    "tools",
+    "chosen",
+    "rejected",
+    "kto_tag",
+    *MEDIA_COLUMNS,
+)
 TAG_KEYS = ("role_tag", "content_tag", "user_tag", "assistant_tag", "observation_tag", "function_tag", "system_tag")
 ENTRY_KEYS = (
-    "file_name", "formatting", "ranking", "subset", "split", "folder", "num_samples", "revision",
-    "columns", "tags", *REMOTE_SOURCES,
-)  # fmt: skip
+    "file_name",
+    "formatting",
+    "ranking",
+    "subset",
+    "split",
+    "folder",
+    "num_samples",
+    "revision",
+    "columns",
+    "tags",
+    *REMOTE_SOURCES,
+)
 
 # Column defaults as in LLaMA-Factory: alpaca reads instruction/input/output,
 # sharegpt and openai read the message list from `conversations` / `messages`.
@@ -52,14 +70,24 @@ DEFAULT_COLUMNS = {
 }
 DEFAULT_TAGS = {
     "sharegpt": {
-        "role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt",
-        "observation_tag": "observation", "function_tag": "function_call", "system_tag": "system",
+        "role_tag": "from",
+        "content_tag": "value",
+        "user_tag": "human",
+        "assistant_tag": "gpt",
+        "observation_tag": "observation",
+        "function_tag": "function_call",
+        "system_tag": "system",
     },
     "openai": {
-        "role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant",
-        "observation_tag": "tool", "function_tag": "function_call", "system_tag": "system",
+        "role_tag": "role",
+        "content_tag": "content",
+        "user_tag": "user",
+        "assistant_tag": "assistant",
+        "observation_tag": "tool",
+        "function_tag": "function_call",
+        "system_tag": "system",
     },
-}  # fmt: skip
+}
 
 
 @dataclass(frozen=True)
@@ -205,7 +233,7 @@ def _check_loadable(attr: DatasetAttr) -> DatasetAttr:
     media = [column for column in MEDIA_COLUMNS if column in attr.columns]
     if media:
         raise DatasetError(
-            f"Dataset `{attr.name}` has {'/'.join(media)} columns: images/videos/audios are not supported; " "choose a text-only dataset."
+            f"Dataset `{attr.name}` has {'/'.join(media)} columns: images/videos/audios are not supported; choose a text-only dataset."
         )
     if not attr.path.exists():
         raise DatasetError(f"{attr.where} names `{attr.file_name}`, but {attr.path} does not exist.")

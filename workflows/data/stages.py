@@ -42,7 +42,8 @@ def check_stage(attr: DatasetAttr, stage: str) -> None:
         raise DatasetError(f"Dataset `{attr.name}` has no `kto_tag` column, which stage kto needs: add columns.kto_tag to {attr.where}.")
     if stage != "kto" and "kto_tag" in attr.columns:
         raise DatasetError(
-            f"Dataset `{attr.name}` is a KTO dataset (columns.kto_tag; it holds undesirable answers too): use it with stage kto, not `{stage}`."
+            f"Dataset `{attr.name}` is a KTO dataset (columns.kto_tag; it holds undesirable answers too): "
+            f"use it with stage kto, not `{stage}`."
         )
 
 
@@ -97,7 +98,8 @@ def _check_turns(turns: list[dict[str, Any]], ends_with_answer: bool) -> None:
         raise RecordError(f"the conversation ends with a `{last}` turn (odd number of turns); the last turn must be the assistant's answer")
     if not ends_with_answer and last in ASSISTANT_SIDE:
         raise RecordError(
-            f"the prompt ends with an `{last}` turn; in a ranking example it must end with the user's turn, the answers go in chosen/rejected"
+            f"the prompt ends with an `{last}` turn; in a ranking example it must end with the user's turn, "
+            "the answers go in chosen/rejected"
         )
     for index, turn in enumerate(turns):
         _check_content(turn, index)

@@ -26,10 +26,23 @@ from workflows.models.tiny import cache_root
 logger = logging.getLogger(__name__)
 FEATURES_VERSION = "1"  # bump when the encoding code changes what it produces
 DATA_KEYS = (
-    "dataset", "eval_dataset", "dataset_dir", "template", "default_system", "enable_thinking", "cutoff_len",
-    "max_samples", "val_size", "train_on_prompt", "mask_history", "packing", "mix_strategy", "interleave_probs",
-    "identity_name", "identity_author",
-)  # fmt: skip
+    "dataset",
+    "eval_dataset",
+    "dataset_dir",
+    "template",
+    "default_system",
+    "enable_thinking",
+    "cutoff_len",
+    "max_samples",
+    "val_size",
+    "train_on_prompt",
+    "mask_history",
+    "packing",
+    "mix_strategy",
+    "interleave_probs",
+    "identity_name",
+    "identity_author",
+)
 
 
 @dataclass
@@ -79,14 +92,18 @@ def build_features(config: RunConfig, tokenizer, template) -> Features:
     if not train:
         raise DatasetError(f"Dataset `{data.dataset}` gave no trainable examples after tokenisation (every answer was masked or empty).")
     evaluation = _to_rows(encode_examples(eval_examples, config, tokenizer, template), config) if eval_examples else []
-    logger.info("Tokenised %d train and %d eval examples into %d and %d rows", len(train_examples), len(eval_examples), len(train), len(evaluation))
+    logger.info(
+        "Tokenised %d train and %d eval examples into %d and %d rows", len(train_examples), len(eval_examples), len(train), len(evaluation)
+    )
     train_set, eval_set = _save(cache_dir, train, evaluation)
     return Features(train_set, eval_set, fingerprint, files)
 
 
 def _as_conversation(example: dict) -> dict:
     if "messages" not in example:
-        raise DatasetError(f"Record {example.get('source', '?')} has no conversation; `stage: sft` needs instruction or chat data, not plain text.")
+        raise DatasetError(
+            f"Record {example.get('source', '?')} has no conversation; `stage: sft` needs instruction or chat data, not plain text."
+        )
     return example
 
 

@@ -53,7 +53,9 @@ def token_statistics(config: RunConfig) -> dict:
             length = sum(len(chunk["input_ids"]) for chunk in encode_pretrain(as_text(example), tokenizer, untruncated))
         else:
             length = len(encode_supervised(example, template, tokenizer, untruncated)["input_ids"])
-            dropped_answer_tokens += encode_supervised(example, template, tokenizer, config.data)["dropped_answer_tokens"] if length > cutoff else 0
+            dropped_answer_tokens += (
+                encode_supervised(example, template, tokenizer, config.data)["dropped_answer_tokens"] if length > cutoff else 0
+            )
         lengths.append(length)
         truncated += length > cutoff
     ordered = sorted(lengths)

@@ -43,7 +43,9 @@ def _setup_freeze(model, finetuning: FinetuningArgs) -> None:
     num_layers = model.config.num_hidden_layers
     count = finetuning.freeze_trainable_layers
     if count == 0 or abs(count) > num_layers:
-        raise ConfigError(f"`freeze_trainable_layers: {count}` must be between -{num_layers} and {num_layers} (not 0) for this {num_layers}-layer model.")
+        raise ConfigError(
+            f"`freeze_trainable_layers: {count}` must be between -{num_layers} and {num_layers} (not 0) for this {num_layers}-layer model."
+        )
     layer_ids = range(num_layers - count, num_layers) if count > 0 else range(-count)
     modules = [name.strip() for name in finetuning.freeze_trainable_modules.split(",")]
     extras = [name.strip() for name in (finetuning.freeze_extra_modules or "").split(",") if name.strip()]
@@ -72,7 +74,9 @@ def _setup_lora(model, model_args: ModelArgs, finetuning: FinetuningArgs):
     resume_last = bool(paths) and not finetuning.create_new_adapter
     to_merge = paths[:-1] if resume_last else paths
     if to_merge and model_args.quantization_bit is not None:
-        raise ConfigError("Adapters cannot be merged into a quantized model: train on one adapter with quantization_bit, or remove quantization_bit.")
+        raise ConfigError(
+            "Adapters cannot be merged into a quantized model: train on one adapter with quantization_bit, or remove quantization_bit."
+        )
     model = merge_adapters(model, to_merge)
     if resume_last:
         logger.info("Continuing to train adapter %s", paths[-1])

@@ -20,7 +20,10 @@ def resolve_model_path(model_name_or_path: str) -> str:
     if local.is_dir():
         return str(local)
     if local.is_absolute() or model_name_or_path.startswith((".", "~")) or model_name_or_path.count("/") > 1:
-        raise ModelError(f"Model folder `{model_name_or_path}` (model_name_or_path) does not exist. Pass an existing local folder or a hub id like Qwen/Qwen2.5-0.5B-Instruct.")
+        raise ModelError(
+            f"Model folder `{model_name_or_path}` (model_name_or_path) does not exist. "
+            "Pass an existing local folder or a hub id like Qwen/Qwen2.5-0.5B-Instruct."
+        )
     return model_name_or_path
 
 
@@ -78,7 +81,10 @@ def adapter_paths(model_args: ModelArgs) -> list[str]:
     paths = [part.strip() for part in model_args.adapter_name_or_path.split(",") if part.strip()]
     for path in paths:
         if not (Path(path) / "adapter_config.json").is_file():
-            raise ModelError(f"Adapter `{path}` (adapter_name_or_path) is not a folder with adapter_config.json. Pass a run directory or checkpoint-N folder of a LoRA run.")
+            raise ModelError(
+                f"Adapter `{path}` (adapter_name_or_path) is not a folder with adapter_config.json. "
+                "Pass a run directory or checkpoint-N folder of a LoRA run."
+            )
     return paths
 
 

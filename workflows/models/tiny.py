@@ -13,8 +13,8 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from workflows.config.schema import BUILTIN_TINY_MODEL, DataArgs
 

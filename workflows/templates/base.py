@@ -52,9 +52,7 @@ class ChatTemplate(ABC):
     """How the model writes function calls (a key of ``TOOL_STYLES``); None: unknown, try the common ones."""
 
     @abstractmethod
-    def _render_parts(
-        self, system: str | None, turns: list[dict], tools: str | None, add_generation_prompt: bool
-    ) -> list[str]:
+    def _render_parts(self, system: str | None, turns: list[dict], tools: str | None, add_generation_prompt: bool) -> list[str]:
         """The rendered text cut into prompt, answer, prompt, answer, ... pieces.
 
         A trailing prompt piece follows the last answer only when the
@@ -65,9 +63,7 @@ class ChatTemplate(ABC):
         system, turns = split_conversation(messages)
         return "".join(self._render_parts(system, turns, tools, add_generation_prompt))
 
-    def encode_multiturn(
-        self, tokenizer, messages: list[dict], tools: str | None = None
-    ) -> list[tuple[list[int], list[int]]]:
+    def encode_multiturn(self, tokenizer, messages: list[dict], tools: str | None = None) -> list[tuple[list[int], list[int]]]:
         """One (prompt_ids, answer_ids) pair per assistant-side turn.
 
         Answers include the end-of-turn token(s) and whatever the template

@@ -162,10 +162,7 @@ def _to_hf_messages(messages: list[dict]) -> list[dict]:
                 {
                     "role": "assistant",
                     "content": "",
-                    "tool_calls": [
-                        {"type": "function", "function": {"name": call.name, "arguments": call.arguments}}
-                        for call in calls
-                    ],
+                    "tool_calls": [{"type": "function", "function": {"name": call.name, "arguments": call.arguments}} for call in calls],
                 }
             )
         elif message["role"] == "observation":
@@ -178,4 +175,3 @@ def _to_hf_messages(messages: list[dict]) -> list[dict]:
 def special_tokens_of(tokenizer) -> dict:
     """The special tokens transformers passes to chat templates."""
     return {key: value for key, value in tokenizer.special_tokens_map.items() if isinstance(value, str)}
-

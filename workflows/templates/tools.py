@@ -10,8 +10,8 @@ and reads a generated answer back into calls (what the API returns as
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from workflows.errors import DatasetError
 
@@ -50,8 +50,7 @@ def parse_function_calls(content: str) -> list[FunctionCall]:
         return [FunctionCall(call["name"], _as_dict(call["arguments"])) for call in calls]
     except (json.JSONDecodeError, KeyError, TypeError) as error:
         raise DatasetError(
-            f'a function_call turn must hold JSON {{"name": ..., "arguments": ...}} or a list of them ({error}): '
-            f"{content[:200]!r}"
+            f'a function_call turn must hold JSON {{"name": ..., "arguments": ...}} or a list of them ({error}): {content[:200]!r}'
         ) from None
 
 
@@ -80,9 +79,7 @@ def _describe_default(tools: list[dict]) -> str:
             + "\n"
             for name, param in properties.items()
         )
-        described.append(
-            f"> Tool Name: {tool['name']}\nTool Description: {tool.get('description', '')}\nTool Args:\n{args}\n"
-        )
+        described.append(f"> Tool Name: {tool['name']}\nTool Description: {tool.get('description', '')}\nTool Args:\n{args}\n")
     names = ", ".join(tool["name"] for tool in tools)
     return (
         f"You have access to the following tools:\n{''.join(described)}"
@@ -115,8 +112,7 @@ def _describe_llama3(tools: list[dict]) -> str:
 
 def _describe_glm4(tools: list[dict]) -> str:
     listed = "".join(
-        f"\n\n## {tool['name']}\n\n{_dumps(tool, indent=4)}\n在调用上述函数时，请使用 Json 格式表示调用的参数。"
-        for tool in tools
+        f"\n\n## {tool['name']}\n\n{_dumps(tool, indent=4)}\n在调用上述函数时，请使用 Json 格式表示调用的参数。" for tool in tools
     )
     return (
         "你是一个名为 ChatGLM 的人工智能助手。你是基于智谱 AI 公司训练的语言模型 GLM-4 模型开发的，"
@@ -126,9 +122,7 @@ def _describe_glm4(tools: list[dict]) -> str:
 
 def _write_glm4(calls: list[FunctionCall]) -> str:
     if len(calls) > 1:
-        raise DatasetError(
-            "GLM-4 templates cannot make parallel function calls: give one call per function_call turn"
-        )
+        raise DatasetError("GLM-4 templates cannot make parallel function calls: give one call per function_call turn")
     return f"{calls[0].name}\n{_dumps(calls[0].arguments)}"
 
 
@@ -183,8 +177,7 @@ TOOL_STYLES = {
     "qwen": ToolStyle(
         _describe_qwen,
         lambda calls: "\n".join(
-            f'<tool_call>\n{{"name": "{call.name}", "arguments": {_dumps(call.arguments)}}}\n</tool_call>'
-            for call in calls
+            f'<tool_call>\n{{"name": "{call.name}", "arguments": {_dumps(call.arguments)}}}\n</tool_call>' for call in calls
         ),
         _read_qwen,
     ),

@@ -61,7 +61,15 @@ class TrainerLogCallback(TrainerCallback):
             handle.write(json.dumps(record) + "\n")
         shown = f"loss {record['loss']:.4f}" if "loss" in record else f"eval_loss {record['eval_loss']:.4f}"
         lr = f"  lr {record['lr']:.3g}" if "lr" in record else ""
-        logger.info("step %d/%d  %s%s  %s elapsed, %s left", state.global_step, state.max_steps, shown, lr, record["elapsed_time"], record["remaining_time"])
+        logger.info(
+            "step %d/%d  %s%s  %s elapsed, %s left",
+            state.global_step,
+            state.max_steps,
+            shown,
+            lr,
+            record["elapsed_time"],
+            record["remaining_time"],
+        )
 
 
 class GracefulStopCallback(TrainerCallback):

@@ -146,8 +146,15 @@ def _relaunch_under_torchrun(nproc: int, argv: list[str]) -> int:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     command = [
-        sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}",
-        "--master_addr=127.0.0.1", f"--master_port={port}", "-m", "workflows", *argv,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        f"--nproc_per_node={nproc}",
+        "--master_addr=127.0.0.1",
+        f"--master_port={port}",
+        "-m",
+        "workflows",
+        *argv,
+    ]
     print("Relaunching under torchrun:", " ".join(command), file=sys.stderr)
     return subprocess.call(command)

@@ -78,7 +78,10 @@ class RunDirectory:
         if status is None or resuming or not self.is_main_process:  # other ranks see rank 0's fresh status
             return
         if status.get("state") == "running" and pid_alive(status.get("pid")):
-            raise ConfigError(f"`output_dir: {self.path}` holds a run that is still going (pid {status['pid']}). Choose another output_dir or abort that run first.")
+            raise ConfigError(
+                f"`output_dir: {self.path}` holds a run that is still going (pid {status['pid']}). "
+                "Choose another output_dir or abort that run first."
+            )
         if not overwrite and (list_checkpoints(self.path) or status.get("state") == "finished"):
             raise ConfigError(
                 f"`output_dir: {self.path}` already holds a {status.get('state')} run. Choose a new output_dir, "
@@ -94,7 +97,15 @@ class RunDirectory:
             self.trainer_log_path.unlink(missing_ok=True)
             for checkpoint in list_checkpoints(self.path):
                 shutil.rmtree(checkpoint)
-        self._status = {"state": "running", "pid": os.getpid(), "start_time": now_iso(), "end_time": None, "exit_code": None, "error": None, "command": command}
+        self._status = {
+            "state": "running",
+            "pid": os.getpid(),
+            "start_time": now_iso(),
+            "end_time": None,
+            "exit_code": None,
+            "error": None,
+            "command": command,
+        }
         write_json_atomic(self.path / STATUS_FILE, self._status)
 
     def finish(self, state: str, exit_code: int, error: Optional[str] = None) -> None:
@@ -150,7 +161,9 @@ def _git_revision() -> Optional[str]:
         return None
     if result.returncode != 0:
         return None
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True
+    ).stdout.strip()
     return result.stdout.strip() + ("-dirty" if dirty else "")
 
 
