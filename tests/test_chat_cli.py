@@ -25,20 +25,27 @@ def test_terminal_chat_streams_clears_and_exits(tiny_model_dir):
     assert "History cleared." in result.stdout
 
 
-def test_predict_writes_one_line_per_example(tiny_model_dir, tmp_path):
+def test_predict_is_a_job_writing_one_line_per_example(tiny_model_dir, tmp_path):
     result = run_cli("predict", "dataset=identity", "max_samples=5", "per_device_eval_batch_size=2", f"output_dir={tmp_path}", *GREEDY)
     assert result.returncode == 0, result.stderr
-    assert "predict: 100%" in result.stderr
     records = [json.loads(line) for line in (tmp_path / "generated_predictions.jsonl").read_text(encoding="utf-8").splitlines()]
     assert len(records) == 5
     assert all(set(record) == {"prompt", "predict", "label"} for record in records)
     assert records[0]["prompt"] == "<|im_start|>user\nWho are you?<|im_end|>\n<|im_start|>assistant\n"
     assert records[0]["label"].startswith("I am LlamaBoard Assistant")
+    # the run-directory contract every job keeps: status, config, progress rows (batches of 2: 0, 2, 4, 5 of 5), log
+    status = json.loads((tmp_path / "status.json").read_text())
+    assert (status["kind"], status["state"], status["exit_code"]) == ("predict", "finished", 0)
+    assert "dataset: identity" in (tmp_path / "run.yaml").read_text()
+    progress = [json.loads(line) for line in (tmp_path / "trainer_log.jsonl").read_text().splitlines()]
+    assert [(row["current_steps"], row["total_steps"]) for row in progress] == [(0, 5), (2, 5), (4, 5), (5, 5)]
+    assert progress[-1]["percentage"] == 100.0
+    assert "Wrote 5 predictions" in (tmp_path / "running_log.txt").read_text()
 
 
-def test_predict_without_output_dir_is_a_user_error(tiny_model_dir):
-    result = run_cli("predict", "dataset=identity")
-    assert result.returncode == 2 and "output_dir" in result.stderr and "Traceback" not in result.stderr
+def test_predict_without_a_dataset_is_a_user_error(tiny_model_dir, tmp_path):
+    result = run_cli("predict", f"output_dir={tmp_path}")
+    assert result.returncode == 2 and "set `dataset`" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_webchat_page_answers_through_gradio(tiny_model_dir, tmp_path):

@@ -180,7 +180,7 @@ def test_a_finished_run_is_not_overwritten_by_accident(tmp_path):
     run_dir = tmp_path / "done"
     assert train("examples/tiny_lora_sft.yaml", f"output_dir={run_dir}", "max_steps=2", "save_steps=2").returncode == 0
     result = train("examples/tiny_lora_sft.yaml", f"output_dir={run_dir}", "max_steps=2", "overwrite_output_dir=false")
-    assert result.returncode == 2 and "already holds a finished run" in result.stderr
+    assert result.returncode == 2 and "already holds a finished train job" in result.stderr
 
 
 def test_two_processes_train_with_ddp_on_cpu(tmp_path):

@@ -92,13 +92,13 @@ def _webchat(argv: list[str]) -> int:
 
 
 def _predict(argv: list[str]) -> int:
-    config = _load(
-        _config_parser("predict", " Batches of per_device_eval_batch_size; sampling from the generation keys.").parse_args(argv).args
+    parser = _config_parser(
+        "predict", " A job: output_dir defaults to saves/<model>/predict/predict_<time>. Batches of per_device_eval_batch_size."
     )
-    from workflows.chat.predict import predict
+    config = _load(parser.parse_args(argv).args)
+    from workflows.chat.predict import predict_command
 
-    predict(config)
-    return 0
+    return predict_command(config, argv)
 
 
 def _version(argv: list[str]) -> int:

@@ -11,7 +11,9 @@ It imports neither torch nor transformers, so the UI can validate forms cheaply.
 
 from typing import Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from workflows.stages import AVAILABLE_STAGES, STAGES, get_stage
 
 BUILTIN_TINY_MODEL = "llamaboard-tiny"
 
@@ -77,8 +79,8 @@ class DataArgs(_Group):
 class FinetuningArgs(_Group):
     """What is trained and how."""
 
-    stage: Literal["pt", "sft"] = Field(
-        "sft", description="pt: continued pre-training on raw text; sft: supervised fine-tuning on conversations."
+    stage: Literal[AVAILABLE_STAGES] = Field(
+        "sft", description="; ".join(f"{name}: {STAGES[name].summary}" for name in AVAILABLE_STAGES) + "."
     )
     finetuning_type: Literal["lora", "freeze", "full"] = Field(
         "lora", description="Train LoRA adapters, only some layers (freeze), or every weight (full)."
@@ -106,6 +108,14 @@ class FinetuningArgs(_Group):
         False, description="LoRA: start a fresh adapter on top of the loaded ones instead of training the last."
     )
     plot_loss: bool = Field(True, description="Save training_loss.png when training ends.")
+
+    @field_validator("stage", mode="before")
+    @classmethod
+    def _stage_is_built(cls, value):
+        """A stage LLaMA-Factory knows but we have not built yet says so, rather than "must be one of"."""
+        if isinstance(value, str) and value in STAGES:
+            get_stage(value)
+        return value
 
 
 class TrainingArgs(_Group):

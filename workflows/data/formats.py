@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from workflows.data.registry import DatasetAttr
+from workflows.stages import STAGES
 
 USER, ASSISTANT, OBSERVATION, FUNCTION_CALL, SYSTEM = "user", "assistant", "observation", "function_call", "system"
 
@@ -35,12 +36,12 @@ class Conversation:
 def required_columns(attr: DatasetAttr, stage: str) -> list[str]:
     """Column keys (prompt, messages, chosen ...) every record of `attr` needs for `stage`."""
     if attr.formatting == "alpaca":
-        required = ["prompt"] if stage == "pt" or attr.ranking else ["prompt", "response"]
+        required = ["prompt"] if STAGES[stage].data == "text" or attr.ranking else ["prompt", "response"]
     else:
         required = ["messages"]
     if attr.ranking:
         required += ["chosen", "rejected"]
-    if stage == "kto":
+    if STAGES[stage].data == "kto":
         required.append("kto_tag")
     return required
 
@@ -54,7 +55,7 @@ def to_conversation(record: Any, attr: DatasetAttr, stage: str) -> Conversation:
             raise RecordError(f"missing `{attr.columns[column]}` (columns.{column})")
     conversation = _READERS[attr.formatting](record, attr)
     conversation.tools = _tools(record, attr)
-    if stage == "kto":
+    if STAGES[stage].data == "kto":
         conversation.kto_tag = _kto_tag(record, attr)
     return conversation
 

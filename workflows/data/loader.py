@@ -18,6 +18,7 @@ from workflows.data.readers import Record, data_files, read_records
 from workflows.data.registry import DatasetAttr, select_datasets
 from workflows.data.stages import check_stage, to_example
 from workflows.errors import DatasetError
+from workflows.stages import STAGES
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +70,12 @@ def _resolve_columns(attr: DatasetAttr, records: list[Record], stage: str) -> Da
     required one are dropped individually later.
     """
     present = {key for record in records if isinstance(record.value, dict) for key in record.value}
-    if stage == "pt" and "prompt" not in attr.explicit_columns and attr.columns.get("prompt") not in present and "text" in present:
+    if (
+        STAGES[stage].data == "text"
+        and "prompt" not in attr.explicit_columns
+        and attr.columns.get("prompt") not in present
+        and "text" in present
+    ):
         attr = dataclasses.replace(attr, columns={**attr.columns, "prompt": "text"})
     for column in sorted(set(required_columns(attr, stage)) | attr.explicit_columns):
         key = attr.columns[column]

@@ -2,7 +2,7 @@
 
     pt          {"text": str}
     sft         {"messages": [...], "tools": str | None}
-    rm/dpo/orpo {"messages": [... prompt only], "chosen": {role, content}, "rejected": {...}, "tools": ...}
+    rm/dpo      {"messages": [... prompt only], "chosen": {role, content}, "rejected": {...}, "tools": ...}
     kto         {"messages": [...], "tools": ..., "kto_tag": bool}
 
 `messages` may open with one system message, then alternate user-side turns
@@ -18,41 +18,53 @@ from typing import Any, Optional
 from workflows.data.formats import ASSISTANT, FUNCTION_CALL, OBSERVATION, SYSTEM, USER, Conversation, RecordError
 from workflows.data.registry import DatasetAttr
 from workflows.errors import DatasetError
+from workflows.stages import STAGES
 
-STAGES = ("pt", "sft", "rm", "dpo", "orpo", "kto")
-RANKING_STAGES = ("rm", "dpo", "orpo")
 USER_SIDE = (USER, OBSERVATION)
 ASSISTANT_SIDE = (ASSISTANT, FUNCTION_CALL)
 
 
 def check_stage(attr: DatasetAttr, stage: str) -> None:
-    """Preference datasets only suit their stages, and preference stages need them."""
+    """Each stage trains on one shape of data (the stage registry says which); anything else is a DatasetError."""
     if stage not in STAGES:
-        raise ValueError(f"unknown stage {stage!r}; expected one of {STAGES}")
-    if stage in RANKING_STAGES and not attr.ranking:
-        raise DatasetError(
+        raise ValueError(f"unknown stage {stage!r}; expected one of {tuple(STAGES)}")
+    problem = stage_mismatch(attr, stage)
+    if problem:
+        raise DatasetError(problem)
+
+
+def dataset_fits(attr: DatasetAttr, stage: str) -> bool:
+    """True when stage ``stage`` can train on the dataset ``attr`` (what the Train tab lists)."""
+    return stage_mismatch(attr, stage) is None
+
+
+def stage_mismatch(attr: DatasetAttr, stage: str) -> Optional[str]:
+    """Why ``attr`` does not suit ``stage``, naming the fix; None when it does."""
+    shape = STAGES[stage].data
+    ranking_stages = ", ".join(name for name, spec in STAGES.items() if spec.data == "ranking")
+    if shape == "ranking" and not attr.ranking:
+        return (
             f"Dataset `{attr.name}` has no chosen/rejected pairs, which stage `{stage}` needs: pick a preference dataset, "
             f'or set "ranking": true and columns chosen/rejected in {attr.where}.'
         )
-    if stage not in RANKING_STAGES and attr.ranking:
-        raise DatasetError(
-            f"Dataset `{attr.name}` holds chosen/rejected pairs (ranking): use it with stage rm, dpo or orpo, not `{stage}`."
-        )
-    if stage == "kto" and "kto_tag" not in attr.columns:
-        raise DatasetError(f"Dataset `{attr.name}` has no `kto_tag` column, which stage kto needs: add columns.kto_tag to {attr.where}.")
-    if stage != "kto" and "kto_tag" in attr.columns:
-        raise DatasetError(
+    if shape != "ranking" and attr.ranking:
+        return f"Dataset `{attr.name}` holds chosen/rejected pairs (ranking): use it with stage {ranking_stages}, not `{stage}`."
+    if shape == "kto" and "kto_tag" not in attr.columns:
+        return f"Dataset `{attr.name}` has no `kto_tag` column, which stage {stage} needs: add columns.kto_tag to {attr.where}."
+    if shape != "kto" and "kto_tag" in attr.columns:
+        return (
             f"Dataset `{attr.name}` is a KTO dataset (columns.kto_tag; it holds undesirable answers too): "
             f"use it with stage kto, not `{stage}`."
         )
+    return None
 
 
 def to_example(conversation: Conversation, stage: str, default_system: Optional[str]) -> dict[str, Any]:
     """The example for `stage`; a record without its own system prompt gets `default_system`."""
-    if stage == "pt":
+    if STAGES[stage].data == "text":
         return {"text": _pretrain_text(conversation.turns)}
 
-    ranking = stage in RANKING_STAGES
+    ranking = STAGES[stage].data == "ranking"
     _check_turns(conversation.turns, ends_with_answer=not ranking)
     if conversation.system is not None and not isinstance(conversation.system, str):
         raise RecordError(f"the system prompt is {type(conversation.system).__name__}, not a string")
@@ -62,7 +74,7 @@ def to_example(conversation: Conversation, stage: str, default_system: Optional[
     if ranking:
         example["chosen"] = _checked_answer(conversation.chosen, "chosen")
         example["rejected"] = _checked_answer(conversation.rejected, "rejected")
-    if stage == "kto":
+    if STAGES[stage].data == "kto":
         example["kto_tag"] = conversation.kto_tag
     return example
 

@@ -22,6 +22,7 @@ from workflows.features.packing import pack_sequences
 from workflows.features.pretrain import encode_pretrain
 from workflows.features.supervised import IGNORE_INDEX, encode_supervised
 from workflows.models.tiny import cache_root
+from workflows.stages import get_stage
 
 logger = logging.getLogger(__name__)
 FEATURES_VERSION = "1"  # bump when the encoding code changes what it produces
@@ -56,14 +57,24 @@ class Features:
 
 def packing_enabled(config: RunConfig) -> bool:
     packing = config.data.packing
-    return config.finetuning.stage == "pt" if packing is None else packing
+    return get_stage(config.finetuning.stage).packs_by_default if packing is None else packing
+
+
+def _encode_pretrain(examples: list[dict], config: RunConfig, tokenizer, template) -> list[dict]:
+    return [chunk for example in examples for chunk in encode_pretrain(as_text(example), tokenizer, config.data)]
+
+
+def _encode_supervised(examples: list[dict], config: RunConfig, tokenizer, template) -> list[dict]:
+    return [encode_supervised(_as_conversation(example), template, tokenizer, config.data) for example in examples]
+
+
+ENCODERS = {"pretrain": _encode_pretrain, "supervised": _encode_supervised}
+"""Feature builders by the name the stage registry gives (``Stage.features``)."""
 
 
 def encode_examples(examples: list[dict], config: RunConfig, tokenizer, template) -> list[dict]:
     """Token ids and labels for each example, in order (pt documents may give several chunks)."""
-    if config.finetuning.stage == "pt":
-        return [chunk for example in examples for chunk in encode_pretrain(as_text(example), tokenizer, config.data)]
-    return [encode_supervised(_as_conversation(example), template, tokenizer, config.data) for example in examples]
+    return ENCODERS[get_stage(config.finetuning.stage).features](examples, config, tokenizer, template)
 
 
 def build_features(config: RunConfig, tokenizer, template) -> Features:

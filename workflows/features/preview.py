@@ -9,6 +9,7 @@ from workflows.features.build import as_text, encode_examples
 from workflows.features.pretrain import encode_pretrain
 from workflows.features.supervised import encode_supervised
 from workflows.models.loader import load_tokenizer
+from workflows.stages import get_stage
 from workflows.templates import get_template
 
 DEFAULT_PREVIEW_COUNT = 5
@@ -49,7 +50,7 @@ def token_statistics(config: RunConfig) -> dict:
     untruncated = config.data.model_copy(update={"cutoff_len": 10**9})
     lengths, dropped_answer_tokens, truncated = [], 0, 0
     for example in examples:
-        if config.finetuning.stage == "pt":
+        if get_stage(config.finetuning.stage).features == "pretrain":
             length = sum(len(chunk["input_ids"]) for chunk in encode_pretrain(as_text(example), tokenizer, untruncated))
         else:
             length = len(encode_supervised(example, template, tokenizer, untruncated)["input_ids"])

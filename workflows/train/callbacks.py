@@ -1,19 +1,16 @@
-"""Trainer callbacks: the trainer_log.jsonl writer and the graceful-stop handler."""
+"""Trainer callbacks: the trainer_log.jsonl writer and the graceful stop."""
 
 import json
 import logging
-import signal
 import time
-from datetime import timedelta
 from pathlib import Path
+from typing import Optional
 
 from transformers import TrainerCallback
 
+from workflows.jobs import StopSignal, duration
+
 logger = logging.getLogger(__name__)
-
-
-def _duration(seconds: float) -> str:
-    return str(timedelta(seconds=int(seconds)))
 
 
 class TrainerLogCallback(TrainerCallback):
@@ -49,8 +46,8 @@ class TrainerLogCallback(TrainerCallback):
             "lr": logs.get("learning_rate"),
             "epoch": round(state.epoch or 0.0, 4),
             "percentage": round(100 * state.global_step / state.max_steps, 2) if state.max_steps else 0.0,
-            "elapsed_time": _duration(elapsed),
-            "remaining_time": _duration(remaining),
+            "elapsed_time": duration(elapsed),
+            "remaining_time": duration(remaining),
             "throughput": round((tokens - self.start_tokens) / elapsed, 2) if elapsed > 0 else None,
             "total_tokens": tokens,
         }
@@ -73,26 +70,17 @@ class TrainerLogCallback(TrainerCallback):
 
 
 class GracefulStopCallback(TrainerCallback):
-    """On SIGTERM or SIGINT, finish the current step, save a checkpoint and stop.
+    """When the job's StopSignal has fired (SIGTERM/SIGINT), finish the current step, save a checkpoint and stop.
 
-    The signal handler only sets a flag; the trainer acts on it at the next
-    step boundary, which on any model takes seconds at most.
+    On any model a step boundary comes within seconds, so an abort is quick and resumable.
     """
 
-    def __init__(self):
-        self.received = None
-        self._previous = {signum: signal.signal(signum, self._handle) for signum in (signal.SIGTERM, signal.SIGINT)}
+    def __init__(self, stop: StopSignal):
+        self.stop = stop
 
-    def restore(self) -> None:
-        """Give the signals back to whoever handled them before (matters when training runs in-process)."""
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-
-    def _handle(self, signum, frame):
-        if self.received is not None:  # a second Ctrl-C means "now"
-            raise KeyboardInterrupt
-        self.received = signal.Signals(signum).name
-        logger.warning("%s received: saving a checkpoint and stopping after this step", self.received)
+    @property
+    def received(self) -> Optional[str]:
+        return self.stop.received
 
     def on_step_end(self, args, state, control, **kwargs):
         if self._any_process_received():
@@ -104,11 +92,11 @@ class GracefulStopCallback(TrainerCallback):
         import torch.distributed as dist
 
         if not (dist.is_available() and dist.is_initialized()):
-            return self.received is not None
+            return self.stop.received is not None
         import torch
 
-        flag = torch.tensor([0 if self.received is None else 1], device="cuda" if dist.get_backend() == "nccl" else "cpu")
+        flag = torch.tensor([0 if self.stop.received is None else 1], device="cuda" if dist.get_backend() == "nccl" else "cpu")
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        if flag.item() and self.received is None:
-            self.received = "SIGTERM"
+        if flag.item() and self.stop.received is None:
+            self.stop.received = "SIGTERM"
         return bool(flag.item())

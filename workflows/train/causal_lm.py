@@ -13,18 +13,19 @@ from transformers import PrinterCallback
 from workflows.config import RunConfig
 from workflows.features.build import build_features
 from workflows.features.collator import PaddingCollator
+from workflows.jobs import StopSignal
 from workflows.models.finetuning import prepare_for_training
 from workflows.models.loader import load_model, load_tokenizer
+from workflows.run_dir import RunDirectory
 from workflows.templates import get_template
 from workflows.train.callbacks import GracefulStopCallback, TrainerLogCallback
 from workflows.train.loss_curve import plot_loss
-from workflows.train.run_dir import RunDirectory
 from workflows.train.trainer import LlamaBoardTrainer, compute_dtype, extra_callbacks, training_arguments
 
 logger = logging.getLogger(__name__)
 
 
-def run(config: RunConfig, run_dir: RunDirectory, stop: GracefulStopCallback, show_progress: bool) -> str:
+def run(config: RunConfig, run_dir: RunDirectory, stop: StopSignal, show_progress: bool) -> str:
     """Train and save; returns the final state, `finished` or `aborted`."""
     tokenizer = load_tokenizer(config.model)
     template = get_template(config.data.template, tokenizer)
@@ -48,7 +49,11 @@ def run(config: RunConfig, run_dir: RunDirectory, stop: GracefulStopCallback, sh
         eval_dataset=features.eval,
         data_collator=PaddingCollator(pad_token_id=tokenizer.pad_token_id),
         processing_class=tokenizer,
-        callbacks=[TrainerLogCallback(run_dir.trainer_log_path, run_dir.is_main_process), stop, *extra_callbacks(config)],
+        callbacks=[
+            TrainerLogCallback(run_dir.trainer_log_path, run_dir.is_main_process),
+            GracefulStopCallback(stop),
+            *extra_callbacks(config),
+        ],
         loraplus_lr_ratio=config.finetuning.loraplus_lr_ratio,
     )
     trainer.remove_callback(PrinterCallback)  # without a terminal it prints raw dicts; TrainerLogCallback logs readable lines

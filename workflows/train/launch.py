@@ -1,32 +1,30 @@
-"""`python -m workflows train`: set up the run directory, logging and processes, then run a stage.
+"""`python -m workflows train`: set up the run directory and processes, then run the stage's recipe.
 
-Whatever happens, the run directory ends with a truthful `status.json`:
-finished, aborted (SIGTERM/SIGINT, checkpoint saved) or failed (with the
-one-line error, the log and the checkpoints kept).
+The recipe comes from the stage registry; ``run_job`` guarantees a truthful
+``status.json`` whatever happens: finished, aborted (SIGTERM/SIGINT,
+checkpoint saved) or failed (with the one-line error, the log and the
+checkpoints kept).
 """
 
+import importlib
 import logging
 import os
-import re
 import socket
 import subprocess
 import sys
-import traceback
-from datetime import datetime
 from pathlib import Path
 
 from workflows.config import RunConfig
-from workflows.errors import ConfigError, UserError
-from workflows.train.run_dir import RunDirectory, checkpoint_step, list_checkpoints
+from workflows.errors import ConfigError
+from workflows.jobs import Outcome, StopSignal, run_job
+from workflows.run_dir import RunDirectory, checkpoint_step, default_job_name, job_folder, list_checkpoints
+from workflows.stages import get_stage
 
 logger = logging.getLogger("workflows")
-EXIT_CODES = {"finished": 0, "aborted": 143}
 
 
 def default_output_dir(config: RunConfig) -> Path:
-    model_name = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(config.model.model_name_or_path.rstrip("/")).name) or "model"
-    stamp = datetime.now().strftime("%Y-%m-%d-%H-%M-%S")
-    return Path("saves") / model_name / config.finetuning.finetuning_type / f"train_{stamp}"
+    return job_folder(Path("saves"), "train", config.model.model_name_or_path, config.finetuning.finetuning_type, default_job_name("train"))
 
 
 def train_command(config: RunConfig, argv: list[str]) -> int:
@@ -38,52 +36,24 @@ def train_command(config: RunConfig, argv: list[str]) -> int:
     if os.environ.get("WORLD_SIZE", "1") != "1" and not config.training.output_dir:
         raise ConfigError("`output_dir` must be set when training with several processes, so all of them write to the same run.")
     config = config.replace(output_dir=str(output_dir), resume_from_checkpoint=_resolve_resume(config, output_dir))
-    run_dir = RunDirectory(output_dir, is_main_process=is_main)
+    run_dir = RunDirectory(output_dir, "train", is_main_process=is_main)
     resuming = bool(config.training.resume_from_checkpoint)
     run_dir.check_writable(config.training.overwrite_output_dir, resuming=resuming)
-    run_dir.start([sys.executable, "-m", "workflows", *argv], fresh=not resuming)
-    _setup_logging(run_dir)
-    if is_main:
-        config.write_yaml(output_dir / "run.yaml")
-    if config.training.resume_from_checkpoint:
-        run_dir.truncate_trainer_log(checkpoint_step(Path(config.training.resume_from_checkpoint)))
-    logger.info("Run directory: %s", output_dir.resolve())
+    recipe = importlib.import_module(f"workflows.train.{get_stage(config.finetuning.stage).recipe}")
 
-    from workflows.train.callbacks import GracefulStopCallback
+    def train(stop: StopSignal) -> Outcome:
+        if is_main:
+            config.write_yaml(run_dir.config_path)
+        if resuming:
+            run_dir.truncate_trainer_log(checkpoint_step(Path(config.training.resume_from_checkpoint)))
+        state = recipe.run(config, run_dir, stop, show_progress=sys.stderr.isatty())
+        if state == "aborted":
+            saved = list_checkpoints(output_dir)
+            where = f" (last checkpoint: {saved[-1].name})" if saved else ""
+            return Outcome("aborted", f"Aborted by {stop.received}{where}; resume it with resume_from_checkpoint=true.")
+        return Outcome(state)
 
-    stop = GracefulStopCallback()
-    try:
-        return _run_stage(config, run_dir, stop)
-    finally:
-        stop.restore()
-
-
-def _run_stage(config: RunConfig, run_dir: RunDirectory, stop) -> int:
-    from workflows.train import causal_lm
-
-    output_dir = run_dir.path
-    try:
-        state = causal_lm.run(config, run_dir, stop, show_progress=sys.stderr.isatty())
-    except UserError as error:
-        logger.error("%s", error)
-        run_dir.finish("failed", error.exit_code, str(error))
-        return error.exit_code
-    except KeyboardInterrupt:
-        run_dir.finish("aborted", EXIT_CODES["aborted"], "Stopped before a checkpoint could be saved.")
-        return EXIT_CODES["aborted"]
-    except Exception as error:  # a bug or an environment failure: keep the traceback in the log
-        logger.error("Training failed:\n%s", traceback.format_exc())
-        run_dir.finish("failed", 1, f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}".strip())
-        return 1
-    saved = list_checkpoints(output_dir)
-    if state == "aborted":
-        where = f" (last checkpoint: {saved[-1].name})" if saved else ""
-        logger.warning("Run aborted by %s%s; resume it with resume_from_checkpoint=true", stop.received, where)
-        run_dir.finish("aborted", EXIT_CODES["aborted"], f"Aborted by {stop.received}{where}.")
-    else:
-        logger.info("Training finished: %s", output_dir.resolve())
-        run_dir.finish("finished", 0)
-    return EXIT_CODES[state]
+    return run_job(run_dir, ["train", *argv], train, fresh=not resuming)
 
 
 def _resolve_resume(config: RunConfig, output_dir: Path):
@@ -100,45 +70,6 @@ def _resolve_resume(config: RunConfig, output_dir: Path):
         raise ConfigError(f"`resume_from_checkpoint: {resume}` is not a folder. Pass a checkpoint-N folder or true.")
     checkpoint_step(Path(resume))
     return str(resume)
-
-
-class _LogTee:
-    """Copies a stream into running_log.txt; progress-bar redraws (\\r without \\n) stay on the terminal only."""
-
-    def __init__(self, stream, log_file):
-        self.stream, self.log_file = stream, log_file
-
-    def write(self, text: str) -> int:
-        self.stream.write(text)
-        if "\r" not in text or text.endswith("\n"):
-            self.log_file.write(text.rsplit("\r", 1)[-1])
-            self.log_file.flush()
-        return len(text)
-
-    def flush(self) -> None:
-        self.stream.flush()
-
-    def __getattr__(self, name):
-        return getattr(self.stream, name)
-
-
-def _setup_logging(run_dir: RunDirectory) -> None:
-    """Log to the terminal; on rank 0 also to running_log.txt unless the launcher already redirects there."""
-    if run_dir.is_main_process and not os.environ.get("LLAMABOARD_LOG_TO_STDOUT_ONLY"):
-        log_file = run_dir.running_log_path.open("a", encoding="utf-8")
-        sys.stdout = _LogTee(sys.stdout, log_file)
-        sys.stderr = _LogTee(sys.stderr, log_file)
-    logging.basicConfig(
-        level=logging.INFO if run_dir.is_main_process else logging.WARNING,
-        format="[%(asctime)s] %(levelname)s %(name)s: %(message)s",
-        datefmt="%Y-%m-%d %H:%M:%S",
-        stream=sys.stderr,
-    )
-    import transformers
-
-    transformers.logging.set_verbosity_warning()
-    transformers.logging.disable_default_handler()
-    transformers.logging.enable_propagation()
 
 
 def _relaunch_under_torchrun(nproc: int, argv: list[str]) -> int:
