@@ -12,7 +12,7 @@ from workflows.errors import ConfigError
 from workflows.templates.base import ChatTemplate
 from workflows.templates.formats import SlotTemplate, TemplateSpec
 from workflows.templates.jinja import JinjaTemplate, special_tokens_of
-from workflows.templates.registry import TEMPLATE_SPECS
+from workflows.templates.registry import MULTIMODAL_ONLY, TEMPLATE_SPECS, multimodal_refusal
 
 __all__ = ["ChatTemplate", "JinjaTemplate", "SlotTemplate", "TemplateSpec", "get_template", "list_templates"]
 
@@ -39,6 +39,8 @@ def get_template(name: str | None, tokenizer, enable_thinking: bool = True) -> C
                 f"set template to one of {', '.join(TEMPLATE_SPECS)}"
             )
         return JinjaTemplate(chat_template, special_tokens_of(tokenizer), tokenizer, enable_thinking)
+    if name in MULTIMODAL_ONLY:
+        raise ConfigError(multimodal_refusal(name))
     if name not in TEMPLATE_SPECS:
         nearest = difflib.get_close_matches(str(name), list_templates(), n=3, cutoff=0.5)
         hint = f"did you mean {' or '.join(map(repr, nearest))}? " if nearest else ""

@@ -31,6 +31,9 @@ class TemplateSpec:
     prefix: str = ""
     suffix: str = ""
     """Written after the last answer when no generation prompt follows (Phi-3 ends with eos)."""
+    final_assistant: str | None = None
+    """Slot of the last answer when no generation prompt follows; None: the assistant slot
+    (gpt-oss ends its last answer with <|return|> and the earlier ones with <|end|>)."""
     default_system: str | None = None
     """Used when a conversation has no system message. None writes no system
     text at all; "" still writes the system slot (Llama 3.1's date header)."""
@@ -41,7 +44,9 @@ class TemplateSpec:
     drop_empty_system: bool = False
     strip_content: bool = False
     """The official template trims each message (Llama, Gemma)."""
-    tool_style: str = "default"
+    tool_style: str | None = "default"
+    """A key of ``TOOL_STYLES``; None: the family writes tools in a way not implemented here, so tools and
+    function calls are refused (rendering them in another family's format would train the wrong format)."""
     stop_words: tuple[str, ...] = ()
     replace_eos: bool = False
     """fix_tokenizer makes stop_words[0] the eos token."""
@@ -88,7 +93,7 @@ class SlotTemplate(ChatTemplate):
             system = None
         if not tools:
             return system
-        tool_text = TOOL_STYLES[spec.tool_style].describe(parse_tools(tools))
+        tool_text = self._tool_style().describe(parse_tools(tools))
         return f"{system}\n\n{tool_text}" if system else tool_text
 
     def _render_parts(self, system, turns, tools, add_generation_prompt):
@@ -108,7 +113,8 @@ class SlotTemplate(ChatTemplate):
                 slot = spec.user if turn["role"] == "user" or spec.observation is None else spec.observation
                 prompt += self._fill(slot, content)
             else:
-                header, answer = self._assistant_turn(turn, index > last_query, index == len(turns) - 1)
+                is_last = index == len(turns) - 1
+                header, answer = self._assistant_turn(turn, index > last_query, is_last, is_last and not add_generation_prompt)
                 parts += [prompt + header, answer]
                 prompt = ""
         if add_generation_prompt or turns[-1]["role"] in ("user", "observation"):
@@ -117,23 +123,32 @@ class SlotTemplate(ChatTemplate):
             parts[-1] += self._fill(spec.suffix)
         return parts
 
+    def _tool_style(self):
+        if self.spec.tool_style is None:
+            raise ConfigError(
+                f"template {self.name!r} does not support tools or function calls yet (its model family writes them in a "
+                "format not implemented here): set template to auto to render them with the tokenizer's own chat_template"
+            )
+        return TOOL_STYLES[self.spec.tool_style]
+
     def _generation_prompt(self) -> str:
         header = self._fill(self.spec.generation_prompt)
         if self.spec.thought_words and not self.enable_thinking:
             header += "".join(self.spec.thought_words)
         return header
 
-    def _assistant_turn(self, turn: dict, after_last_query: bool, is_last: bool) -> tuple[str, str]:
-        """(header, answer) of one assistant-side turn."""
+    def _assistant_turn(self, turn: dict, after_last_query: bool, is_last: bool, ends_text: bool) -> tuple[str, str]:
+        """(header, answer) of one assistant-side turn; ``ends_text``: nothing is written after it."""
         spec = self.spec
         header = self._fill(spec.generation_prompt)
         if turn["role"] == "function_call":
-            calls = TOOL_STYLES[spec.tool_style].write_calls(parse_function_calls(turn["content"]))
+            calls = self._tool_style().write_calls(parse_function_calls(turn["content"]))
             return header, self._fill(spec.function or spec.assistant, calls)
         content = self._content(turn)
         if spec.thought_words:
             header, content = self._with_thought(header, content, after_last_query, is_last)
-        return header, self._fill(spec.assistant, content)
+        slot = spec.final_assistant if ends_text and spec.final_assistant else spec.assistant
+        return header, self._fill(slot, content)
 
     def _with_thought(self, header: str, content: str, after_last_query: bool, is_last: bool) -> tuple[str, str]:
         """Keep thoughts only after the last user query, as Qwen 3's official template does.
