@@ -20,7 +20,8 @@ COMMANDS = {
     "api": "Serve the model (with its adapters) as an OpenAI-compatible API on API_HOST:API_PORT (default 127.0.0.1:8000).",
     "chat": "Chat with the model in the terminal, streaming (`clear` starts over, `exit` quits).",
     "webchat": "Chat with the model on a standalone Gradio web page (GRADIO_SERVER_NAME/PORT, GRADIO_SHARE).",
-    "predict": "Generate an answer for every example of `dataset` into output_dir/generated_predictions.jsonl.",
+    "predict": "Generate an answer for every example of `eval_dataset` (or `dataset`) and score it with BLEU-4 and ROUGE.",
+    "eval": "Score a benchmark (`task`: mmlu_test, ceval_validation, cmmlu_test ...), or loss and perplexity on `eval_dataset`.",
     "version": "Print versions and available devices.",
     "webui": "Start the LlamaBoard web UI (same as `python app.py`).",
 }
@@ -43,8 +44,15 @@ def _load(args: list[str]):
 
 
 def _train(argv: list[str]) -> int:
-    options = _config_parser("train").parse_args(argv)
+    options = _config_parser(
+        "train", " A LLaMA-Factory evaluation YAML (do_predict or do_eval, without do_train: true) runs the predict or eval job instead."
+    ).parse_args(argv)
     config = _load(options.args)
+    from workflows.eval.command import evaluation_only_command
+
+    instead = evaluation_only_command(config)
+    if instead:
+        return HANDLERS[instead](argv)
     from workflows.train.launch import train_command
 
     return train_command(config, ["train", *argv])
@@ -101,6 +109,18 @@ def _predict(argv: list[str]) -> int:
     return predict_command(config, argv)
 
 
+def _eval(argv: list[str]) -> int:
+    parser = _config_parser(
+        "eval",
+        " A job: save_dir (or output_dir) defaults to saves/<model>/eval/eval_<time>. With `task`, writes results.json "
+        "(accuracy per subject, category and Average), results.log and benchmark_answers.jsonl; without, eval_results.json.",
+    )
+    config = _load(parser.parse_args(argv).args)
+    from workflows.eval.command import eval_command
+
+    return eval_command(config, argv)
+
+
 def _version(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m workflows version", description=COMMANDS["version"])
     parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -129,6 +149,7 @@ HANDLERS = {
     "chat": _chat,
     "webchat": _webchat,
     "predict": _predict,
+    "eval": _eval,
     "version": _version,
     "webui": _webui,
 }

@@ -29,6 +29,13 @@ LAUNCH_FILE = "launch.json"  # pid and command of the process the UI started (co
 TRAINER_LOG_FILE = "trainer_log.jsonl"  # progress rows every kind appends; training adds loss (LLaMA-Factory's name)
 RUNNING_LOG_FILE = "running_log.txt"  # human-readable stdout/stderr
 PROVENANCE_FILE = "provenance.json"
+PREDICTIONS_FILE = "generated_predictions.jsonl"  # predict: {"prompt", "predict", "label"} per line (LLaMA-Factory's)
+PREDICT_RESULTS_FILE = "predict_results.json"  # predict: averaged metrics, predict_bleu-4 ... (LLaMA-Factory's)
+EVAL_RESULTS_FILE = "results.json"  # eval: accuracy per subject and category, and Average
+EVAL_LOG_FILE = "results.log"  # eval: the printed score table (LLaMA-Factory's)
+EVAL_ANSWERS_FILE = "benchmark_answers.jsonl"  # eval: {"subject", "index", "answer", "predict", "correct"} per question
+EVAL_LOSS_FILE = "eval_results.json"  # eval without a task: eval_loss, perplexity (LLaMA-Factory's names)
+PREDICT_SCORES_FILE = "predict_scores.jsonl"  # predict: line i holds the BLEU/ROUGE of line i of generated_predictions.jsonl
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 FINAL_MODEL_FILES = ("adapter_config.json", "adapter_model.safetensors", "model.safetensors", "model.safetensors.index.json")
 

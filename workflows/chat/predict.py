@@ -1,23 +1,50 @@
-"""`python -m workflows predict`: answer every example of `dataset` and write what the model said.
+"""`python -m workflows predict`: answer every example of a dataset, and score the answers with BLEU-4 and ROUGE.
 
-A predict job like any other (``run_job``): its run directory holds
-``run.yaml``, ``status.json``, progress rows in ``trainer_log.jsonl`` and
-LLaMA-Factory's ``generated_predictions.jsonl``: one ``{"prompt", "predict",
-"label"}`` object per line, in dataset order, where ``prompt`` is the exact
-text the model saw and ``label`` the dataset's answer. Examples are generated
-``per_device_eval_batch_size`` at a time, left-padded; SIGTERM stops after the
-current batch and keeps the predictions written so far.
+LLaMA-Factory's ``do_predict`` with ``predict_with_generate``: the examples of
+``eval_dataset`` (or ``dataset`` when no eval_dataset is set) are generated
+``per_device_eval_batch_size`` at a time, left-padded, with the config's
+generation settings (set ``do_sample: false`` for reproducible scores). A job
+like any other (``run_job``); its run directory holds ``run.yaml``,
+``status.json``, progress rows in ``trainer_log.jsonl`` (counted in examples) and:
+
+- ``generated_predictions.jsonl`` (LLaMA-Factory's): one ``{"prompt", "predict",
+  "label"}`` per line, in dataset order; ``prompt`` is the exact text the model
+  saw, ``label`` the dataset's answer;
+- ``predict_scores.jsonl``: line i holds ``{"bleu-4", "rouge-1", "rouge-2",
+  "rouge-l"}`` (percent) of line i of generated_predictions.jsonl; kept apart so
+  the LLaMA-Factory file stays byte-compatible with its tools;
+- ``predict_results.json``: LLaMA-Factory's averaged metrics ``predict_bleu-4``,
+  ``predict_rouge-1``, ``predict_rouge-2``, ``predict_rouge-l`` (mean of the
+  rows), ``predict_runtime``, ``predict_samples_per_second``,
+  ``predict_steps_per_second``, plus ``predict_tokens_per_second`` (generated
+  tokens), ``predict_samples`` and ``complete``.
+
+Metrics follow ``workflows/eval/metrics.py``. Every example needs a reference
+answer; a dataset without one is refused before anything is generated. SIGTERM
+stops after the current batch; the predictions, their scores and
+predict_results.json cover the batches done (``complete`` false).
 """
 
 import json
+import time
 from pathlib import Path
 
 from workflows.config import RunConfig
-from workflows.errors import DatasetError
+from workflows.errors import ConfigError, DatasetError
 from workflows.jobs import Outcome, ProgressLog, StopSignal, run_job
-from workflows.run_dir import RunDirectory, default_job_name, job_folder
+from workflows.run_dir import (
+    PREDICT_RESULTS_FILE,
+    PREDICT_SCORES_FILE,
+    PREDICTIONS_FILE,
+    RunDirectory,
+    default_job_name,
+    job_folder,
+    write_json_atomic,
+)
 
-PREDICTIONS_FILE = "generated_predictions.jsonl"
+
+def predict_dataset(config: RunConfig) -> str:
+    return config.data.eval_dataset or config.data.dataset
 
 
 def default_predict_dir(config: RunConfig) -> Path:
@@ -28,8 +55,13 @@ def default_predict_dir(config: RunConfig) -> Path:
 
 def predict_command(config: RunConfig, argv: list[str]) -> int:
     """Run predict as a job in ``output_dir`` (default ``saves/<model>/predict/predict_<time>``); returns the exit code."""
-    if not config.data.dataset:
-        raise DatasetError("Nothing to predict: set `dataset` to one or more names from dataset_info.json.")
+    if not predict_dataset(config):
+        raise DatasetError("Nothing to predict: set `eval_dataset` (or `dataset`) to one or more names from dataset_info.json.")
+    if not config.training.predict_with_generate:
+        raise ConfigError(
+            "`predict_with_generate: false` is not supported: predict generates answers and scores them with BLEU/ROUGE. "
+            "For loss and perplexity without generation, run `python -m workflows eval` with eval_dataset."
+        )
     config = config.replace(output_dir=str(config.training.output_dir or default_predict_dir(config)))
     run_dir = RunDirectory(Path(config.training.output_dir), "predict")
     run_dir.check_writable(overwrite=True, resuming=False)
@@ -44,31 +76,64 @@ def predict_command(config: RunConfig, argv: list[str]) -> int:
     return run_job(run_dir, ["predict", *argv], work)
 
 
-def predict(config: RunConfig, run_dir: RunDirectory, stop: StopSignal) -> int:
-    """Write the predictions batch by batch; returns how many were written (fewer when stopped)."""
-    from workflows.chat.backends import load_engine
+def load_references(config: RunConfig) -> list[dict]:
+    """The examples to predict; each must end with a non-empty reference answer to score against."""
     from workflows.data import load_examples
 
-    examples = load_examples(config.data, config.data.dataset, "sft", seed=config.training.seed)
+    names = predict_dataset(config)
+    examples = load_examples(config.data, names, "sft", seed=config.training.seed)
+    missing = next((example for example in examples if not example["messages"][-1]["content"].strip()), None)
+    if missing is not None:
+        raise DatasetError(
+            f"`eval_dataset: {names}`: example {missing.get('source', '?')} has no reference answer, so BLEU/ROUGE cannot be computed."
+        )
+    return examples
+
+
+def predict(config: RunConfig, run_dir: RunDirectory, stop: StopSignal) -> int:
+    """Write predictions and their scores batch by batch, then the averages; returns how many were written (fewer when stopped)."""
+    from workflows.chat.backends import load_engine
+    from workflows.eval.checkpoints import check_adapters_match_base
+    from workflows.eval.metrics import average_scores, similarity_scores
+
+    check_adapters_match_base(config.model)
+    examples = load_references(config)
     engine = load_engine(config)
     progress = ProgressLog(run_dir, len(examples))
     progress.update(0)
-    size, written = config.training.per_device_eval_batch_size, 0
-    with (run_dir.path / PREDICTIONS_FILE).open("w", encoding="utf-8") as file:
+    size, scores, generated, steps = config.training.per_device_eval_batch_size, [], 0, 0
+    started = time.monotonic()
+    with (
+        (run_dir.path / PREDICTIONS_FILE).open("w", encoding="utf-8") as predictions,
+        (run_dir.path / PREDICT_SCORES_FILE).open("w", encoding="utf-8") as score_lines,
+    ):
         for start in range(0, len(examples), size):
             if stop.received:
                 break
             batch = examples[start : start + size]
             prompts = [example["messages"][:-1] for example in batch]
             for example, prompt, response in zip(batch, prompts, engine.batch(prompts)):
-                record = {
-                    "prompt": engine.decode(engine.encode(prompt)),
-                    "predict": response.text,
-                    "label": example["messages"][-1]["content"],
-                }
-                file.write(json.dumps(record, ensure_ascii=False) + "\n")
-            file.flush()
-            written += len(batch)
-            progress.update(written)
-    print(f"Wrote {written} predictions to {run_dir.path / PREDICTIONS_FILE}", flush=True)
-    return written
+                label = example["messages"][-1]["content"]
+                record = {"prompt": engine.decode(engine.encode(prompt)), "predict": response.text, "label": label}
+                scores.append(similarity_scores(response.text, label))
+                predictions.write(json.dumps(record, ensure_ascii=False) + "\n")
+                score_lines.write(json.dumps(scores[-1]) + "\n")
+                generated += response.response_length
+            predictions.flush()
+            score_lines.flush()
+            steps += 1
+            progress.update(len(scores))
+    runtime = time.monotonic() - started
+    results = {
+        **average_scores(scores),
+        "predict_runtime": round(runtime, 4),
+        "predict_samples_per_second": round(len(scores) / runtime, 3) if runtime else None,
+        "predict_steps_per_second": round(steps / runtime, 3) if runtime else None,
+        "predict_tokens_per_second": round(generated / runtime, 3) if runtime else None,
+        "predict_samples": len(scores),
+        "complete": len(scores) == len(examples),
+    }
+    write_json_atomic(run_dir.path / PREDICT_RESULTS_FILE, results)
+    print(f"Wrote {len(scores)} predictions to {run_dir.path / PREDICTIONS_FILE}", flush=True)
+    print(json.dumps(results, indent=2), flush=True)
+    return len(scores)

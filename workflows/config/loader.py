@@ -14,7 +14,7 @@ from typing import Any, Optional
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from workflows.config.schema import GROUPS, DataArgs, FinetuningArgs, GenerationArgs, ModelArgs, TrainingArgs
+from workflows.config.schema import GROUPS, DataArgs, EvaluationArgs, FinetuningArgs, GenerationArgs, ModelArgs, TrainingArgs
 from workflows.errors import ConfigError
 
 KEY_TO_GROUP: dict[str, str] = {key: group for group, model in GROUPS.items() for key in model.model_fields}
@@ -28,6 +28,7 @@ class RunConfig(BaseModel):
     finetuning: FinetuningArgs = FinetuningArgs()
     training: TrainingArgs = TrainingArgs()
     generation: GenerationArgs = GenerationArgs()
+    evaluation: EvaluationArgs = EvaluationArgs()
 
     @classmethod
     def from_flat_dict(cls, values: dict[str, Any], source: str = "config") -> "RunConfig":

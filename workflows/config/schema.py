@@ -124,6 +124,15 @@ class TrainingArgs(_Group):
     output_dir: Optional[str] = Field(None, description="Run directory (default: saves/<model>/<finetuning_type>/train_<timestamp>).")
     overwrite_output_dir: bool = Field(False, description="Allow training into a run directory that already holds a finished run.")
     do_train: bool = Field(True, description="Run training.")
+    do_eval: bool = Field(
+        False, description="Without do_train: compute eval loss and perplexity on eval_dataset (`train` runs the `eval` job then)."
+    )
+    do_predict: bool = Field(
+        False, description="Without do_train: generate for eval_dataset and score BLEU/ROUGE (`train` runs the `predict` job then)."
+    )
+    predict_with_generate: bool = Field(
+        True, description="Predict by generating text (LLaMA-Factory's key); the only predict mode built, so false is refused."
+    )
     learning_rate: float = Field(5e-5, gt=0, description="Peak learning rate of AdamW.")
     num_train_epochs: float = Field(3.0, gt=0, description="Passes over the training data (ignored when max_steps > 0).")
     max_steps: int = Field(-1, description="Stop after this many optimizer steps; -1 to use num_train_epochs.")
@@ -187,10 +196,26 @@ class GenerationArgs(_Group):
     )
 
 
+class EvaluationArgs(_Group):
+    """Multiple-choice benchmarks (`python -m workflows eval`), LLaMA-Factory's evaluation keys."""
+
+    task: Optional[str] = Field(
+        None, description="Benchmark and split, e.g. mmlu_test, ceval_validation, cmmlu_test: a folder of task_dir and its split."
+    )
+    task_dir: str = Field("evaluation", description="Folder holding the benchmark folders (each with mapping.json and dev/val/test CSVs).")
+    lang: Optional[Literal["en", "zh"]] = Field(
+        None, description="Language of the prompt wording (en or zh); empty: zh for ceval and cmmlu, en otherwise."
+    )
+    n_shot: int = Field(5, ge=0, description="Solved examples from the dev split shown before each question.")
+    save_dir: Optional[str] = Field(None, description="Folder for the results (the eval job's run directory; same as output_dir).")
+    batch_size: int = Field(4, ge=1, description="Questions scored per forward pass.")
+
+
 GROUPS: dict[str, type[_Group]] = {
     "model": ModelArgs,
     "data": DataArgs,
     "finetuning": FinetuningArgs,
     "training": TrainingArgs,
     "generation": GenerationArgs,
+    "evaluation": EvaluationArgs,
 }
