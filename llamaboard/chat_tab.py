@@ -105,14 +105,14 @@ def build_chat_tab(form: Form, bar: TopBar, workspace: Workspace) -> None:
         clear = form.button("clear_button")
         stop = form.button("stop_button", variant="stop")
 
-    model_inputs = {*(form.fields[key] for key in MODEL_KEYS), compare, compare_with, bar.lang, servers, conversation}
+    model_inputs = {*(bar.scope.fields[key] for key in MODEL_KEYS), compare, compare_with, bar.lang, servers, conversation}
 
     def load_model(data: dict):
         lang = data[bar.lang]
         data[conversation].change()
         _unload(data[servers])
         loaded = []
-        values = form.config_values(data)
+        values = bar.scope.config_values(data)
         compared = None if data[compare_with] == NONE_CHOICE else data[compare_with]
         selections = [values.get("adapter_name_or_path"), *([compared] if data[compare] else [])]
         try:

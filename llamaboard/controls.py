@@ -13,7 +13,7 @@ import annotated_types
 import gradio as gr
 import yaml
 
-from workflows.config.loader import KEY_TO_GROUP
+from workflows.config.loader import KEY_TO_GROUP, split_optional
 from workflows.config.schema import GROUPS
 
 NONE_CHOICE = "none"  # dropdowns cannot hold None; this value stands for "unset"
@@ -24,7 +24,7 @@ class FieldSpec:
     """What the UI needs to know about one config key: kind, choices, bounds, default."""
 
     key: str
-    kind: str  # bool, int, float, optional_number, text, choice, names (comma-separated, multi-select), suggest
+    kind: str  # bool, int, float, optional_number, text, choice, names (comma-separated, multi-select), suggest, yaml
     default: Any
     optional: bool = False
     choices: tuple = ()
@@ -34,7 +34,9 @@ class FieldSpec:
     @classmethod
     def of(cls, key: str, kind: Optional[str] = None) -> "FieldSpec":
         info = GROUPS[KEY_TO_GROUP[key]].model_fields[key]
-        annotation, optional = _strip_optional(info.annotation)
+        annotation, optional = split_optional(info.annotation)
+        if annotation is Any:  # a pass-through TrainingArguments field: any YAML value, empty for "not given"
+            return cls(key, kind or "yaml", info.default, True)
         choices: tuple = ()
         if typing.get_origin(annotation) is typing.Literal:
             choices, inferred = typing.get_args(annotation), "choice"
@@ -54,7 +56,7 @@ class FieldSpec:
             return NONE_CHOICE if value is None else _choice_value(value)
         if self.kind == "names":
             return [name.strip() for name in str(value).split(",") if name.strip()] if value else []
-        if self.kind in ("text", "suggest", "optional_number"):
+        if self.kind in ("text", "suggest", "optional_number", "yaml"):
             return "" if value is None else (",".join(value) if isinstance(value, list) else str(value))
         return value
 
@@ -70,7 +72,7 @@ class FieldSpec:
         if self.kind in ("text", "suggest"):
             text = (value or "").strip()
             return None if not text and self.optional else text
-        if self.kind == "optional_number":
+        if self.kind in ("optional_number", "yaml"):
             text = (value or "").strip()
             return yaml.safe_load(text) if text else None
         if self.kind == "int" and isinstance(value, float) and value.is_integer():
@@ -80,7 +82,7 @@ class FieldSpec:
 
 def field_component(spec: FieldSpec, **overrides: Any) -> gr.components.Component:
     """The control for ``spec``; ``overrides`` carry label, info and layout options."""
-    common = {"value": spec.to_form(spec.default), "elem_id": f"field-{spec.key}", **overrides}
+    common = {"value": spec.to_form(spec.default), **overrides}
     if spec.kind == "bool":
         return gr.Checkbox(**common)
     if spec.kind == "choice":
@@ -93,14 +95,6 @@ def field_component(spec: FieldSpec, **overrides: Any) -> gr.components.Componen
     if spec.kind in ("int", "float"):
         return gr.Number(precision=0 if spec.kind == "int" else None, minimum=spec.minimum, maximum=spec.maximum, **common)
     return gr.Textbox(**common)
-
-
-def _strip_optional(annotation: Any) -> tuple[Any, bool]:
-    args = typing.get_args(annotation)
-    if typing.get_origin(annotation) is typing.Union and type(None) in args:
-        rest = [arg for arg in args if arg is not type(None)]
-        return (rest[0] if len(rest) == 1 else typing.Union[tuple(rest)]), True
-    return annotation, False
 
 
 def _choice_value(choice: Any) -> Any:

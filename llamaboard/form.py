@@ -1,9 +1,12 @@
-"""The registry of every labelled component: config fields by key, UI-only parts by id.
+"""The registry of every labelled component, and per-tab scopes that hold config fields.
 
-Tabs declare their controls through a Form; the Form then collects values
-keyed by config field names (what RunConfig takes), fills the controls from a
-loaded config, and relabels everything when the language changes. Nothing in
-it is per-browser state: it describes components, not values.
+A ``Form`` knows every labelled component of the app (for the language
+switch); a ``FormScope`` is one tab's (or the top bar's) set of config
+controls, keyed by config field name. Two tabs may show the same key (Train
+and Evaluate both have ``dataset``, ``cutoff_len`` ...): each gets its own
+control, element id ``<scope>-field-<key>``, and each tab reads only its own
+scope (plus the scope it extends, the top bar). Nothing here is per-browser
+state: it describes components, not values.
 """
 
 import inspect
@@ -27,76 +30,115 @@ def starter_values(path: Path = STARTER_CONFIG) -> dict[str, Any]:
 
 
 class Form:
+    """Every labelled component of the app, by element id, with the locale id its texts come from."""
+
     def __init__(self, lang: str = "en", starting_values: Optional[dict[str, Any]] = None) -> None:
         self.lang = lang  # the language of the first render; later switches go through relabel()
         self.starting_values = starter_values() if starting_values is None else starting_values
-        self.specs: dict[str, FieldSpec] = {}
-        self.fields: dict[str, gr.components.Component] = {}
-        self.labelled: dict[str, gr.blocks.Block] = {}
+        self.labelled: dict[str, tuple[str, gr.blocks.Block]] = {}  # element id -> (locale id, component)
 
-    def field(self, key: str, kind: Optional[str] = None, **overrides: Any) -> gr.components.Component:
-        """Declare the control of config key ``key`` (built from the schema) in the current layout."""
-        spec = FieldSpec.of(key, kind)
-        if key in self.starting_values:
-            overrides.setdefault("value", spec.to_form(self.starting_values[key]))
-        component = field_component(spec, **self._texts(key), **overrides)
-        self.specs[key], self.fields[key], self.labelled[key] = spec, component, component
-        return component
+    def scope(self, name: str, extends: Optional["FormScope"] = None) -> "FormScope":
+        return FormScope(self, name, extends)
+
+    def register(self, elem_id: str, locale_id: str, block: gr.blocks.Block) -> None:
+        if elem_id in self.labelled:
+            raise ValueError(f"two components share the element id {elem_id!r}: give one of them another scope")
+        self.labelled[elem_id] = (locale_id, block)
+
+    def locale_ids(self) -> set[str]:
+        return {locale_id for locale_id, _ in self.labelled.values()}
 
     def control(self, component_id: str, component_class: type, **kwargs: Any) -> gr.components.Component:
-        """Declare a UI-only input or output (not a config key), labelled from the locales."""
-        texts = self._texts(component_id)
+        """Declare a UI-only input or output (not a config key), labelled from the locales by ``component_id``."""
+        elem_id = kwargs.pop("elem_id", component_id)
+        texts = self.texts(component_id)
         if not _accepts_info(component_class):
             texts.pop("info")
-        component = component_class(**texts, elem_id=component_id, **kwargs)
-        self.labelled[component_id] = component
+        component = component_class(**texts, elem_id=elem_id, **kwargs)
+        self.register(elem_id, component_id, component)
         return component
 
     def button(self, component_id: str, **kwargs: Any) -> gr.Button:
-        button = gr.Button(component_text(self.lang, component_id), elem_id=component_id, **kwargs)
-        self.labelled[component_id] = button
+        elem_id = kwargs.pop("elem_id", component_id)
+        button = gr.Button(component_text(self.lang, component_id), elem_id=elem_id, **kwargs)
+        self.register(elem_id, component_id, button)
         return button
 
     def accordion(self, component_id: str, **kwargs: Any) -> gr.Accordion:
-        accordion = gr.Accordion(component_text(self.lang, component_id), elem_id=component_id, **kwargs)
-        self.labelled[component_id] = accordion
+        elem_id = kwargs.pop("elem_id", component_id)
+        accordion = gr.Accordion(component_text(self.lang, component_id), elem_id=elem_id, **kwargs)
+        self.register(elem_id, component_id, accordion)
         return accordion
 
     def tab(self, component_id: str) -> gr.Tab:
         tab = gr.Tab(component_text(self.lang, component_id), elem_id=component_id)
-        self.labelled[component_id] = tab
+        self.register(component_id, component_id, tab)
         return tab
 
     def heading(self, component_id: str) -> gr.Markdown:
         heading = gr.Markdown(component_text(self.lang, component_id), elem_id=component_id)
-        self.labelled[component_id] = heading
+        self.register(component_id, component_id, heading)
         return heading
 
-    def _texts(self, component_id: str) -> dict[str, Any]:
+    def texts(self, component_id: str) -> dict[str, Any]:
         return {"label": component_text(self.lang, component_id), "info": component_text(self.lang, component_id, "info") or None}
+
+    def relabel(self, lang: str) -> dict[gr.blocks.Block, Any]:
+        """Label (and help) updates for every registered component in ``lang``."""
+        updates = {}
+        for locale_id, block in self.labelled.values():
+            label = component_text(lang, locale_id)
+            if isinstance(block, (gr.Button, gr.Markdown)):
+                updates[block] = gr.update(value=label)
+            elif isinstance(block, (gr.Accordion, gr.Tab)):
+                updates[block] = gr.update(label=label)
+            elif _accepts_info(type(block)):
+                updates[block] = gr.update(label=label, info=component_text(lang, locale_id, "info") or None)
+            else:
+                updates[block] = gr.update(label=label)
+        return updates
+
+    @property
+    def components(self) -> list[gr.blocks.Block]:
+        return [block for _, block in self.labelled.values()]
+
+
+class FormScope:
+    """The config controls of one tab (or the top bar), keyed by config field name.
+
+    A scope that ``extends`` another (every tab extends the top bar's) reads
+    and fills that one's fields too, so a tab's config includes the model.
+    """
+
+    def __init__(self, form: Form, name: str, extends: Optional["FormScope"] = None) -> None:
+        self.form, self.name, self.extends = form, name, extends
+        self.own_fields: dict[str, gr.components.Component] = {}
+        self.specs: dict[str, FieldSpec] = dict(extends.specs) if extends else {}
+
+    @property
+    def fields(self) -> dict[str, gr.components.Component]:
+        """Config key -> control, this scope's own over the extended scope's."""
+        return {**(self.extends.fields if self.extends else {}), **self.own_fields}
+
+    def field(self, key: str, kind: Optional[str] = None, **overrides: Any) -> gr.components.Component:
+        """Declare the control of config key ``key`` (built from the schema) in the current layout."""
+        spec = FieldSpec.of(key, kind)
+        if key in self.form.starting_values:
+            overrides.setdefault("value", spec.to_form(self.form.starting_values[key]))
+        elem_id = f"{self.name}-field-{key}"
+        component = field_component(spec, **self.form.texts(key), elem_id=elem_id, **overrides)
+        self.form.register(elem_id, key, component)
+        self.specs[key], self.own_fields[key] = spec, component
+        return component
 
     def config_values(self, data: dict[gr.blocks.Block, Any]) -> dict[str, Any]:
         """Config key -> value from an event's ``{component: value}`` input (event inputs given as a set)."""
         return {key: self.specs[key].from_form(data[component]) for key, component in self.fields.items() if component in data}
 
     def fill(self, flat_config: dict[str, Any]) -> dict[gr.components.Component, Any]:
-        """Control values showing ``flat_config`` (keys the form lacks are ignored)."""
-        return {self.fields[key]: self.specs[key].to_form(value) for key, value in flat_config.items() if key in self.fields}
-
-    def relabel(self, lang: str) -> dict[gr.blocks.Block, Any]:
-        """Label (and help) updates for every registered component in ``lang``."""
-        updates = {}
-        for component_id, block in self.labelled.items():
-            label = component_text(lang, component_id)
-            if isinstance(block, (gr.Button, gr.Markdown)):
-                updates[block] = gr.update(value=label)
-            elif isinstance(block, (gr.Accordion, gr.Tab)):
-                updates[block] = gr.update(label=label)
-            elif _accepts_info(type(block)):
-                updates[block] = gr.update(label=label, info=component_text(lang, component_id, "info") or None)
-            else:
-                updates[block] = gr.update(label=label)
-        return updates
+        """Control values showing ``flat_config`` (keys the scope lacks are ignored)."""
+        fields = self.fields
+        return {fields[key]: self.specs[key].to_form(value) for key, value in flat_config.items() if key in fields}
 
 
 def _accepts_info(component_class: type) -> bool:

@@ -1,53 +1,106 @@
-"""The run history table: one row per run directory under ``saves/``, read from its files."""
+"""The job history table: one row per run directory under ``saves/``, read from its files.
+
+Every kind of job is listed with its state, progress and headline result:
+training its last loss, predict its BLEU-4, a benchmark its average accuracy,
+an export whether its self-check passed.
+"""
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 from llamaboard.locales import message
-from llamaboard.run_dir import TRAINER_LOG, read_run_config, read_state, tail_text
+from workflows.run_dir import (
+    EVAL_RESULTS_FILE,
+    EXPORT_CHECK_FILE,
+    PREDICT_RESULTS_FILE,
+    TRAINER_LOG_FILE,
+    RunState,
+    read_json,
+    read_run_config,
+    read_state,
+    tail_text,
+)
 
-COLUMNS = ("run", "model", "stage", "method", "dataset", "state", "steps", "last_loss", "start_time")
+COLUMNS = ("run", "kind", "model", "stage", "method", "dataset", "state", "steps", "result", "start_time")
 
 
 @dataclass(frozen=True)
 class HistoryRow:
     run_dir: Path
+    state: RunState
     cells: tuple
 
 
-def last_log_record(run_dir: Path) -> Optional[dict[str, Any]]:
-    """The last training record of trainer_log.jsonl, read from the file's end only."""
-    for line in reversed(tail_text(run_dir / TRAINER_LOG, 4096).splitlines()):
+def last_progress_record(run_dir: Path) -> Optional[dict[str, Any]]:
+    """The last progress (not evaluation-only) row of trainer_log.jsonl, read from the file's end only."""
+    for line in reversed(tail_text(run_dir / TRAINER_LOG_FILE, 4096).splitlines()):
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if isinstance(record, dict) and "loss" in record:
+        if isinstance(record, dict) and "current_steps" in record and ("loss" in record or "eval_loss" not in record):
             return record
     return None
 
 
-def history_rows(run_dirs: list[Path], queued_dirs: set[Path], saves_dir: Path, lang: str) -> list[HistoryRow]:
+def _train_result(run_dir: Path, record: dict) -> str:
+    return f"loss {record['loss']:.4f}" if isinstance(record.get("loss"), (int, float)) else ""
+
+
+def _predict_result(run_dir: Path, record: dict) -> str:
+    bleu = (read_json(run_dir / PREDICT_RESULTS_FILE) or {}).get("predict_bleu-4")
+    return f"BLEU-4 {bleu:.2f}" if isinstance(bleu, (int, float)) else ""
+
+
+def _eval_result(run_dir: Path, record: dict) -> str:
+    results = read_json(run_dir / EVAL_RESULTS_FILE) or {}
+    average = results.get("Average", results.get("average"))
+    if isinstance(average, dict):  # {"accuracy": ...} style
+        average = next((value for value in average.values() if isinstance(value, (int, float))), None)
+    return f"avg {average:.2f}" if isinstance(average, (int, float)) else ""
+
+
+def _export_result(run_dir: Path, record: dict) -> str:
+    check = read_json(run_dir / EXPORT_CHECK_FILE)
+    if check is None or "passed" not in check:
+        return ""
+    return "check passed" if check["passed"] else "check failed"
+
+
+HEADLINES: dict[str, Callable[[Path, dict], str]] = {
+    "train": _train_result,
+    "predict": _predict_result,
+    "eval": _eval_result,
+    "export": _export_result,
+}
+"""The one result each kind of job is judged by, as the history shows it."""
+
+
+def history_rows(run_dirs: list[Path], queued_dirs: set[Path], saves_dir: Path, lang: str, kinds: tuple[str, ...]) -> list[HistoryRow]:
+    """Rows for the jobs of ``kinds`` among ``run_dirs`` (in their order)."""
     rows = []
     for run_dir in run_dirs:
-        config, state, record = read_run_config(run_dir), read_state(run_dir, run_dir in queued_dirs), last_log_record(run_dir) or {}
+        state = read_state(run_dir, run_dir in queued_dirs)
+        if state.kind not in kinds:
+            continue
+        config, record = read_run_config(run_dir), last_progress_record(run_dir) or {}
         steps = f"{record['current_steps']}/{record.get('total_steps', '?')}" if "current_steps" in record else ""
-        loss = f"{record['loss']:.4f}" if isinstance(record.get("loss"), (int, float)) else ""
-        started = (state.start_time or "").replace("T", " ")[:19]
         cells = (
             str(run_dir.relative_to(saves_dir)),
+            message(lang, f"kind_{state.kind}"),
             config.get("model_name_or_path", ""),
-            config.get("stage", ""),
+            config.get("stage", "") if state.kind == "train" else "",
             config.get("finetuning_type", ""),
-            config.get("dataset") or "",
+            config.get("dataset") or config.get("task") or "",
             message(lang, "state_" + state.state),
             steps,
-            loss,
-            started,
+            HEADLINES.get(state.kind, _train_result)(run_dir, record),
+            (state.start_time or "").replace("T", " ")[:19],
         )
-        rows.append(HistoryRow(run_dir, cells))
+        rows.append(HistoryRow(run_dir, state, cells))
     return rows
 
 

@@ -1,12 +1,11 @@
-"""Start, abort and describe training processes; each one is ``python -m workflows train run.yaml``.
+"""Start, abort and describe jobs; each one is ``python -m workflows <kind> run.yaml``.
 
-A job is started detached (its own session and process group, stdout/stderr
-appended to ``running_log.txt``), so it keeps going when the browser or the UI
-process goes away. What was started is recorded in the run directory's
-``launch.json``; nothing is kept in memory.
+A job (train, eval, predict or export) is started detached (its own session
+and process group, stdout/stderr appended to ``running_log.txt``), so it
+keeps going when the browser or the UI process goes away. What was started is
+recorded in the run directory's ``launch.json``; nothing is kept in memory.
 """
 
-import json
 import os
 import shlex
 import signal
@@ -17,56 +16,54 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from llamaboard.run_dir import LAUNCH_JSON, RUN_YAML, RUNNING_LOG, STATUS_JSON, read_state
+from workflows.run_dir import JOB_KINDS, LAUNCH_FILE, RUN_CONFIG_FILE, RUNNING_LOG_FILE, STATUS_FILE, read_state, write_json_atomic
 
 
 @dataclass(frozen=True)
 class Launch:
-    """One training process to start: the run directory, ``key=value`` overrides and extra environment."""
+    """One job to start: its kind, run directory, ``key=value`` overrides and extra environment."""
 
     run_dir: Path
     overrides: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    kind: str = "train"
+
+    def __post_init__(self) -> None:
+        if self.kind not in JOB_KINDS:
+            raise ValueError(f"unknown job kind {self.kind!r}; expected one of {JOB_KINDS}")
 
     def argv(self) -> list[str]:
-        return [sys.executable, "-m", "workflows", "train", str(self.run_dir / RUN_YAML), *self.overrides]
+        return [sys.executable, "-m", "workflows", self.kind, str(self.run_dir / RUN_CONFIG_FILE), *self.overrides]
 
-    def full_env(self, workdir: Path) -> dict[str, str]:
+    def full_env(self) -> dict[str, str]:
         """The variables this launch sets on top of the UI's environment."""
         return {"LLAMABOARD_LOG_TO_STDOUT_ONLY": "1", **self.env}
 
     def shell_command(self, workdir: Path) -> str:
         """The exact command ``start`` runs, written as a shell line a user can paste."""
-        assignments = " ".join(f"{key}={shlex.quote(value)}" for key, value in self.full_env(workdir).items())
-        log = shlex.quote(str(self.run_dir / RUNNING_LOG))
+        assignments = " ".join(f"{key}={shlex.quote(value)}" for key, value in self.full_env().items())
+        log = shlex.quote(str(self.run_dir / RUNNING_LOG_FILE))
         return f"cd {shlex.quote(str(workdir))} && {assignments} {shlex.join(self.argv())} >> {log} 2>&1"
 
     def to_json(self) -> dict:
-        return {"run_dir": str(self.run_dir), "overrides": list(self.overrides), "env": self.env}
+        return {"kind": self.kind, "run_dir": str(self.run_dir), "overrides": list(self.overrides), "env": self.env}
 
     @classmethod
     def from_json(cls, data: dict) -> "Launch":
-        return cls(Path(data["run_dir"]), tuple(data.get("overrides", ())), dict(data.get("env", {})))
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Readers polling ``path`` see the old or the new content, never half of it."""
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
+        return cls(Path(data["run_dir"]), tuple(data.get("overrides", ())), dict(data.get("env", {})), data.get("kind", "train"))
 
 
 def start(launch: Launch, workdir: Path) -> int:
     """Start the job detached and record it in ``launch.json``; returns its pid."""
     run_dir = launch.run_dir
-    (run_dir / STATUS_JSON).unlink(missing_ok=True)  # a resumed run's old final state must not show as current
-    with open(run_dir / RUNNING_LOG, "ab") as log:
+    (run_dir / STATUS_FILE).unlink(missing_ok=True)  # a resumed run's old final state must not show as current
+    with open(run_dir / RUNNING_LOG_FILE, "ab") as log:
         log.write(f"\n[llamaboard] {datetime.now().isoformat(timespec='seconds')} {launch.shell_command(workdir)}\n".encode())
         log.flush()
         process = subprocess.Popen(
             launch.argv(),
             cwd=workdir,
-            env={**os.environ, **launch.full_env(workdir)},
+            env={**os.environ, **launch.full_env()},
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -75,12 +72,12 @@ def start(launch: Launch, workdir: Path) -> int:
     # Reap the child when it exits, so its pid stops looking alive while this UI runs.
     threading.Thread(target=process.wait, name=f"reap-{process.pid}", daemon=True).start()
     record = {**launch.to_json(), "pid": process.pid, "command": launch.argv(), "launched_at": datetime.now().isoformat(timespec="seconds")}
-    write_atomically(run_dir / LAUNCH_JSON, json.dumps(record, indent=2))
+    write_json_atomic(run_dir / LAUNCH_FILE, record)
     return process.pid
 
 
 def abort(run_dir: Path) -> bool:
-    """Send SIGTERM to the run's process group (the engine checkpoints and writes `aborted`); False when not running."""
+    """Send SIGTERM to the job's process group (the engine stops cleanly and writes `aborted`); False when not running."""
     state = read_state(run_dir)
     if not state.is_active or not state.pid:
         return False

@@ -2,7 +2,8 @@
 
 Each file has two sections. ``components`` maps a component id (a config key
 such as ``learning_rate``, or a UI id such as ``start_button``) to its
-``label`` and optional ``info``. ``messages`` maps a message id to a text with
+``label`` and optional ``info`` (English info of a config key defaults to
+the schema's description). ``messages`` maps a message id to a text with
 ``{placeholders}``. English is the fallback for anything missing, so a gap
 shows English rather than a crash; a test keeps every file complete.
 """
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from workflows.config.loader import KEY_TO_GROUP, field_help
 
 LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 FALLBACK = "en"
@@ -38,11 +41,17 @@ def languages() -> list[str]:
 
 
 def component_text(lang: str, component_id: str, part: str = "label") -> str:
-    """``part`` (label or info) of a component, falling back to English, then to the id itself."""
+    """``part`` (label or info) of a component, falling back to English, then (help of a config key) to the schema.
+
+    English keeps only help that says more than the schema's description, so
+    the description is written once, in ``workflows/config/schema.py``.
+    """
     for source in (lang, FALLBACK):
         text = load_locale(source).components.get(component_id, {}).get(part)
         if text:
             return text
+    if part == "info" and component_id in KEY_TO_GROUP:
+        return field_help(component_id)
     return component_id if part == "label" else ""
 
 

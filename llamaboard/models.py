@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Optional
 
 from llamaboard.paths import confine
-from llamaboard.run_dir import checkpoint_steps, find_runs, has_final_model, read_run_config
 from workflows.config import BUILTIN_TINY_MODEL
+from workflows.run_dir import find_runs, has_final_model, list_checkpoints, model_folder_name, read_run_config, read_state
 
 WELL_KNOWN_MODELS: dict[str, Optional[str]] = {
     BUILTIN_TINY_MODEL: None,
@@ -38,12 +38,6 @@ def template_for(model: str) -> Optional[str]:
     return WELL_KNOWN_MODELS.get(model)
 
 
-def model_folder_name(model: str) -> str:
-    """The ``saves/<model>`` folder name: the id's last part, with only safe characters."""
-    name = Path(model.rstrip("/")).name or "model"
-    return re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".") or "model"
-
-
 def check_model(model: str, roots: list[Path]) -> str:
     """Hub ids and the built-in model pass unchanged; anything else is a local path and is confined."""
     model = (model or "").strip()
@@ -59,6 +53,8 @@ def adapter_choices(saves_dir: Path, model: str, finetuning_type: str) -> list[t
     """
     choices = []
     for run_dir in find_runs(saves_dir):
+        if read_state(run_dir).kind != "train":
+            continue
         config = read_run_config(run_dir)
         if (
             model_folder_name(str(config.get("model_name_or_path") or "")) != model_folder_name(model)
@@ -67,7 +63,5 @@ def adapter_choices(saves_dir: Path, model: str, finetuning_type: str) -> list[t
             continue
         if has_final_model(run_dir):
             choices.append((run_dir.name, str(run_dir)))
-        choices.extend(
-            (f"{run_dir.name}/checkpoint-{step}", str(run_dir / f"checkpoint-{step}")) for step in reversed(checkpoint_steps(run_dir))
-        )
+        choices.extend((f"{run_dir.name}/{checkpoint.name}", str(checkpoint)) for checkpoint in reversed(list_checkpoints(run_dir)))
     return choices

@@ -11,8 +11,8 @@ from typing import Any, Optional
 import plotly.graph_objects as go
 
 from llamaboard.locales import message
-from llamaboard.run_dir import RunState
 from llamaboard.trainer_log import TrainerLogReader
+from workflows.run_dir import RunState
 from workflows.train.loss_curve import smooth
 
 MAX_CHART_POINTS = 2000  # per curve: a long run's chart stays light to send every poll
@@ -65,14 +65,16 @@ def progress_html(run_label: str, state: RunState, latest: Optional[dict[str, An
     """A state badge, a progress bar and step/time/throughput figures."""
     colour = STATE_COLOURS.get(state.state, "#6b7280")
     badge = f'<span class="lb-badge" style="background:{colour}">{html.escape(message(lang, "state_" + state.state))}</span>'
-    head = f'<div class="lb-run-title">{badge} <code>{html.escape(run_label)}</code></div>'
+    kind = html.escape(message(lang, f"kind_{state.kind}"))
+    head = f'<div class="lb-run-title">{badge} <span class="lb-kind">{kind}</span> <code>{html.escape(run_label)}</code></div>'
     if not latest:
         return head + f'<div class="lb-progress-text">{html.escape(message(lang, "progress_waiting"))}</div>'
     percentage = latest.get("percentage") or (100.0 * latest.get("current_steps", 0) / max(1, latest.get("total_steps", 1)))
     if state.state == "finished":
         percentage = 100.0
+    step, total = latest.get("current_steps", "?"), latest.get("total_steps", "?")
     facts = [
-        message(lang, "progress_step", step=latest.get("current_steps", "?"), total=latest.get("total_steps", "?")),
+        message(lang, "progress_step", step=step, total=total) if state.kind == "train" else f"{step}/{total}",
         f"{percentage:.0f}%",
         message(lang, "progress_elapsed", elapsed=latest.get("elapsed_time", "?")),
     ]

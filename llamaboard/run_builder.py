@@ -1,4 +1,4 @@
-"""Form values -> a validated RunConfig, its run directory, its run.yaml text and its launch.
+"""Form values -> a validated RunConfig, its job directory, its run.yaml text and its launch (any kind of job).
 
 Preview, Save and Start all go through ``prepare_run``, so the YAML and the
 command the preview shows are byte for byte what Start writes and runs.
@@ -12,11 +12,11 @@ import yaml
 
 from llamaboard.devices import device_env
 from llamaboard.launcher import Launch
-from llamaboard.models import check_model, model_folder_name
+from llamaboard.models import check_model
 from llamaboard.paths import Workspace, validate_run_name
-from llamaboard.run_dir import RUN_YAML
 from workflows.config import RunConfig
 from workflows.errors import ConfigError
+from workflows.run_dir import RUN_CONFIG_FILE, job_folder
 
 PATH_KEYS = ("dataset_dir", "cache_dir", "deepspeed")
 
@@ -47,24 +47,21 @@ def confine_paths(values: dict[str, Any], workspace: Workspace) -> dict[str, Any
     return confined
 
 
-def run_dir_for(workspace: Workspace, model: str, finetuning_type: str, run_name: str) -> Path:
-    return workspace.saves_dir / model_folder_name(model) / finetuning_type / validate_run_name(run_name)
-
-
-def prepare_run(values: dict[str, Any], run_name: str, devices: list[str], workspace: Workspace) -> PreparedRun:
-    """Validate the form; raises ConfigError or PathNotAllowedError with a message for the user."""
+def prepare_run(values: dict[str, Any], run_name: str, devices: list[str], workspace: Workspace, kind: str = "train") -> PreparedRun:
+    """Validate a tab's form for a job of ``kind``; raises ConfigError or PathNotAllowedError with a message for the user."""
     values = confine_paths(values, workspace)
-    run_dir = run_dir_for(workspace, values["model_name_or_path"], values.get("finetuning_type") or "lora", run_name)
+    finetuning_type = values.get("finetuning_type") or "lora"
+    run_dir = job_folder(workspace.saves_dir, kind, values["model_name_or_path"], finetuning_type, validate_run_name(run_name))
     config = RunConfig.from_flat_dict({**values, "output_dir": str(run_dir)}, source="the form")
-    return PreparedRun(config, run_dir, render_yaml(config), Launch(run_dir, (), device_env(devices)))
+    return PreparedRun(config, run_dir, render_yaml(config), Launch(run_dir, (), device_env(devices), kind))
 
 
 def create_run_dir(prepared: PreparedRun) -> None:
     """Write run.yaml into a new run directory; a used run name is an error, never an overwrite."""
-    if (prepared.run_dir / RUN_YAML).exists():
+    if (prepared.run_dir / RUN_CONFIG_FILE).exists():
         raise ConfigError(
             f"A run named `{prepared.run_dir.name}` already exists in {prepared.run_dir.parent}: "
             "choose another run name, or resume that run from the history."
         )
     prepared.run_dir.mkdir(parents=True, exist_ok=True)
-    (prepared.run_dir / RUN_YAML).write_text(prepared.yaml_text, encoding="utf-8")
+    (prepared.run_dir / RUN_CONFIG_FILE).write_text(prepared.yaml_text, encoding="utf-8")

@@ -1,9 +1,12 @@
-"""The run panel: live monitor of one run, abort/resume/unqueue, and the run history.
+"""The run panel every job tab reuses: live monitor of one job, abort/resume/unqueue, and the job history.
 
-Which run a browser session watches is the only per-session state (a RunView
-in gr.State, with the session's byte offset into that run's trainer log);
-everything shown is read from the run directories on each timer tick, so a
-refresh or an app restart reattaches to a live run by itself.
+A panel serves some kinds of job (the Train tab's serves ``train``, the
+Evaluate tab's ``eval`` and ``predict`` ...): it follows the active job of
+those kinds, and its history lists them. Which job a browser session watches
+is the only per-session state (a RunView in gr.State, with the session's byte
+offset into that job's trainer log); everything shown is read from the run
+directories on each timer tick, so a refresh or an app restart reattaches to
+a live job by itself.
 """
 
 from collections.abc import Callable
@@ -22,18 +25,28 @@ from llamaboard.locales import message
 from llamaboard.monitor import error_html, last_error_line, log_html, loss_figure, progress_html
 from llamaboard.notices import notice
 from llamaboard.paths import Workspace
-from llamaboard.run_dir import CHECKPOINT_PATTERN, RUN_YAML, RUNNING_LOG, TRAINER_LOG, checkpoint_steps, find_runs, read_state, tail_text
 from llamaboard.run_queue import RunQueue
 from llamaboard.trainer_log import TrainerLogReader
+from workflows.run_dir import (
+    CHECKPOINT_PATTERN,
+    RUN_CONFIG_FILE,
+    RUNNING_LOG_FILE,
+    TRAINER_LOG_FILE,
+    find_runs,
+    list_checkpoints,
+    read_state,
+    tail_text,
+)
 
 POLL_INTERVAL_S = 2.0
 LAST_CHECKPOINT = "last"
 RESUMABLE_STATES = ("aborted", "failed")
+RESUMABLE_KINDS = ("train",)  # the kinds whose jobs write checkpoint-N folders to continue from
 
 
 @dataclass
 class RunView:
-    """What one browser session watches; ``follow`` moves it to a newly started run (queue, Start)."""
+    """What one browser session watches; ``follow`` moves it to a newly started job (queue, Start)."""
 
     run_dir: Optional[Path] = None
     reader: Optional[TrainerLogReader] = None
@@ -42,7 +55,7 @@ class RunView:
     shown: dict[str, Any] = field(default_factory=dict)  # last value sent per output, to skip resending
 
     def watch(self, run_dir: Path, follow: bool) -> None:
-        self.run_dir, self.reader, self.follow, self.shown = run_dir, TrainerLogReader(run_dir / TRAINER_LOG), follow, {}
+        self.run_dir, self.reader, self.follow, self.shown = run_dir, TrainerLogReader(run_dir / TRAINER_LOG_FILE), follow, {}
 
     def changed(self, key: str, token: Any) -> bool:
         """True (and remembered) when ``token`` differs from what output ``key`` last showed."""
@@ -58,7 +71,7 @@ class RunView:
 
 @dataclass(frozen=True)
 class RunPanel:
-    """What other parts chain onto: the session's RunView and the refresh event (for Start)."""
+    """What a tab chains onto: the session's RunView, the panel's message, and the refresh event (after Start)."""
 
     view: gr.State
     message: gr.HTML
@@ -68,62 +81,91 @@ class RunPanel:
 
 
 def build_run_panel(
-    demo: gr.Blocks, form: Form, workspace: Workspace, queue: RunQueue, lang: gr.Dropdown, devices: gr.Dropdown
+    demo: gr.Blocks,
+    form: Form,
+    workspace: Workspace,
+    queue: RunQueue,
+    lang: gr.Dropdown,
+    devices: gr.Dropdown,
+    kinds: tuple[str, ...],
+    scope: str,
 ) -> RunPanel:
+    """The panel for jobs of ``kinds``; ``scope`` prefixes its element ids (one panel per tab)."""
     view_state = gr.State(RunView())
+    shows_loss = "train" in kinds
     with gr.Group():
-        progress = gr.HTML(elem_id="run_progress")
-        error = gr.HTML(elem_id="run_error")
+        progress = gr.HTML(elem_id=f"{scope}-run_progress")
+        error = gr.HTML(elem_id=f"{scope}-run_error")
         with gr.Row():
-            chart = form.control("loss_chart", gr.Plot, scale=3)
-            log = form.control("running_log", gr.HTML, show_label=True, container=True, scale=2)
+            chart = form.control("loss_chart", gr.Plot, elem_id=f"{scope}-loss_chart", scale=3, visible=shows_loss)
+            log = form.control("running_log", gr.HTML, elem_id=f"{scope}-running_log", show_label=True, container=True, scale=2)
         with gr.Row(equal_height=True):
-            abort_button = form.button("abort_button", variant="stop", interactive=False)
+            abort_button = form.button("abort_button", elem_id=f"{scope}-abort_button", variant="stop", interactive=False)
+            resumable = any(kind in RESUMABLE_KINDS for kind in kinds)
             resume_choice = form.control(
-                "resume_checkpoint", gr.Dropdown, choices=[LAST_CHECKPOINT], value=LAST_CHECKPOINT, interactive=True
+                "resume_checkpoint",
+                gr.Dropdown,
+                elem_id=f"{scope}-resume_checkpoint",
+                choices=[LAST_CHECKPOINT],
+                value=LAST_CHECKPOINT,
+                interactive=True,
+                visible=resumable,
             )
-            resume_button = form.button("resume_button", interactive=False)
-            remove_button = form.button("remove_queued_button", interactive=False)
-        panel_message = gr.HTML(elem_id="run_message")
-    with form.accordion("history_accordion", open=True):
-        table = form.control("history_table", gr.Dataframe, interactive=False, wrap=True, max_height=320)
-        run_config = form.control("run_config", gr.Code, language="yaml", interactive=False, max_lines=20)
+            resume_button = form.button("resume_button", elem_id=f"{scope}-resume_button", interactive=False, visible=resumable)
+            remove_button = form.button("remove_queued_button", elem_id=f"{scope}-remove_queued_button", interactive=False)
+        panel_message = gr.HTML(elem_id=f"{scope}-run_message")
+    with form.accordion("history_accordion", elem_id=f"{scope}-history_accordion", open=True):
+        table = form.control("history_table", gr.Dataframe, elem_id=f"{scope}-history_table", interactive=False, wrap=True, max_height=320)
+        run_config = form.control("run_config", gr.Code, elem_id=f"{scope}-run_config", language="yaml", interactive=False, max_lines=20)
     timer = gr.Timer(POLL_INTERVAL_S)
 
     outputs = [view_state, progress, error, chart, log, run_config, table, abort_button, resume_button, resume_choice, remove_button]
 
-    def refresh(view: RunView, lang: str):
+    def refresh(view: RunView, lang: str) -> dict:
         queued = queue.queued_dirs()
-        run_dirs = find_runs(workspace.saves_dir)
-        view.history = history_rows(run_dirs, queued, workspace.saves_dir, lang)
-        _choose_run(view, run_dirs, queued)
+        view.history = history_rows(find_runs(workspace.saves_dir), queued, workspace.saves_dir, lang, kinds)
+        _choose_run(view, view.history)
+        history = view.unless_shown("history", (lang, [row.cells for row in view.history]), history_table(view.history, lang))
         if view.run_dir is None:
-            empty = message(lang, "no_runs_yet")
-            return (
-                view,
-                f'<div class="lb-progress-text">{empty}</div>',
-                "",
-                None,
-                "",
-                "",
-                history_table([], lang),
-                *_buttons(view, None, []),
-            )
+            empty = f'<div class="lb-progress-text">{message(lang, "no_runs_yet")}</div>'
+            return {
+                view_state: view,
+                progress: empty,
+                error: "",
+                chart: None,
+                log: "",
+                run_config: "",
+                table: history,
+                **_buttons(view, None),
+            }
         state = read_state(view.run_dir, view.run_dir in queued)
         view.reader.poll()
-        log_text = tail_text(view.run_dir / RUNNING_LOG)
+        log_text = tail_text(view.run_dir / RUNNING_LOG_FILE)
         label = str(view.run_dir.relative_to(workspace.saves_dir))
-        steps = checkpoint_steps(view.run_dir)
-        return (
-            view,
-            progress_html(label, state, view.reader.latest, lang),
-            error_html(last_error_line(state, log_text), lang),
-            view.unless_shown("chart", (view.reader.offset, len(view.reader.records), lang), loss_figure(view.reader, lang)),
-            view.unless_shown("log", log_text, log_html(log_text)),
-            view.unless_shown("config", str(view.run_dir), tail_text(view.run_dir / RUN_YAML, 65_536)),
-            view.unless_shown("history", (lang, [row.cells for row in view.history]), history_table(view.history, lang)),
-            *_buttons(view, state.state, steps),
-        )
+        return {
+            view_state: view,
+            progress: progress_html(label, state, view.reader.latest, lang),
+            error: error_html(last_error_line(state, log_text), lang),
+            chart: view.unless_shown("chart", (view.reader.offset, len(view.reader.records), lang), loss_figure(view.reader, lang)),
+            log: view.unless_shown("log", log_text, log_html(log_text)),
+            run_config: view.unless_shown("config", str(view.run_dir), tail_text(view.run_dir / RUN_CONFIG_FILE, 65_536)),
+            table: history,
+            **_buttons(view, state),
+        }
+
+    def _buttons(view: RunView, state) -> dict:
+        """Abort, Resume (with its checkpoint choices) and Remove enabled only where they apply."""
+        steps = [path.name for path in list_checkpoints(view.run_dir)] if view.run_dir else []
+        token = (state.state, state.kind, tuple(steps)) if state else None
+        if not view.changed("buttons", token):
+            return {}
+        can_resume = state is not None and state.kind in RESUMABLE_KINDS and state.state in RESUMABLE_STATES and bool(steps)
+        return {
+            abort_button: gr.Button(interactive=state is not None and state.is_active),
+            resume_button: gr.Button(interactive=can_resume),
+            resume_choice: gr.Dropdown(choices=[LAST_CHECKPOINT, *reversed(steps)]),
+            remove_button: gr.Button(interactive=state is not None and state.state == "queued"),
+        }
 
     def select_run(view: RunView, event: gr.SelectData):
         row = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
@@ -161,31 +203,19 @@ def build_run_panel(
     return RunPanel(view_state, panel_message, refresh, [view_state, lang], outputs)
 
 
-def _choose_run(view: RunView, run_dirs: list[Path], queued: set[Path]) -> None:
-    """Keep the watched run; when following, move to a run that became active (or the newest on first load)."""
+def _choose_run(view: RunView, rows: list[HistoryRow]) -> None:
+    """Keep the watched job; when following, move to a job that became active (or the newest on first load)."""
+    run_dirs = [row.run_dir for row in rows]
     if view.run_dir is not None and view.run_dir not in run_dirs:
         view.run_dir = None
     if view.run_dir is not None and not view.follow:
         return
-    active = next((run_dir for run_dir in run_dirs if read_state(run_dir, run_dir in queued).is_active), None)
+    active = next((row.run_dir for row in rows if row.state.is_active), None)
     if view.run_dir is None:
         chosen = active or (run_dirs[0] if run_dirs else None)
-    elif active is not None and active != view.run_dir and not read_state(view.run_dir, view.run_dir in queued).is_active:
+    elif active is not None and active != view.run_dir and not read_state(view.run_dir).is_active:
         chosen = active
     else:
         return
     if chosen is not None:
         view.watch(chosen, follow=True)
-
-
-def _buttons(view: RunView, state: Optional[str], steps: list[int]) -> tuple:
-    """Abort, Resume (with its checkpoint choices) and Remove enabled only where they apply."""
-    if not view.changed("buttons", (state, tuple(steps))):
-        return (gr.skip(),) * 4
-    choices = [LAST_CHECKPOINT] + [f"checkpoint-{step}" for step in reversed(steps)]
-    return (
-        gr.Button(interactive=state in ("starting", "running")),
-        gr.Button(interactive=state in RESUMABLE_STATES and bool(steps)),
-        gr.Dropdown(choices=choices),
-        gr.Button(interactive=state == "queued"),
-    )

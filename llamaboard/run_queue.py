@@ -1,4 +1,4 @@
-"""A persisted queue of runs: one job trains at a time, the next starts when it ends.
+"""A persisted queue of jobs of every kind: one job runs at a time, the next starts when it ends.
 
 The queue is the file ``saves/queue.json`` (guarded by an flock, so two
 browser tabs or two UI processes agree), and a daemon thread in the UI process
@@ -18,7 +18,7 @@ from typing import Optional
 
 from llamaboard import launcher
 from llamaboard.launcher import Launch
-from llamaboard.run_dir import RUNNING_LOG, find_runs, read_state
+from workflows.run_dir import RUNNING_LOG_FILE, find_runs, read_state, write_json_atomic
 
 QUEUE_FILE = "queue.json"
 LOCK_FILE = ".queue.lock"
@@ -50,10 +50,10 @@ class RunQueue:
         return {entry.run_dir for entry in self.entries()}
 
     def _save(self, entries: list[Launch]) -> None:
-        launcher.write_atomically(self.saves_dir / QUEUE_FILE, json.dumps({"queue": [entry.to_json() for entry in entries]}, indent=2))
+        write_json_atomic(self.saves_dir / QUEUE_FILE, {"queue": [entry.to_json() for entry in entries]})
 
     def active_run(self) -> Optional[Path]:
-        """The run directory whose job is starting or running now, if any."""
+        """The run directory whose job (of any kind) is starting or running now, if any."""
         return next((run_dir for run_dir in find_runs(self.saves_dir) if read_state(run_dir).is_active), None)
 
     def submit(self, launch: Launch) -> str:
@@ -84,7 +84,7 @@ class RunQueue:
             try:
                 launcher.start(launch, self.workdir)
             except OSError as error:
-                with open(launch.run_dir / RUNNING_LOG, "a", encoding="utf-8") as log:
+                with open(launch.run_dir / RUNNING_LOG_FILE, "a", encoding="utf-8") as log:
                     log.write(f"[llamaboard] could not start the queued run: {error}\n")
                 return None
             return launch.run_dir

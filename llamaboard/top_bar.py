@@ -1,6 +1,6 @@
 """The top bar: language, model, method, adapters/checkpoints, quantization, template, devices.
 
-These settings apply to every tab (train now; chat, evaluate and export later),
+These settings apply to every tab (train, evaluate, chat, export),
 so they live outside the tabs and are config fields like any other.
 """
 
@@ -10,7 +10,7 @@ import gradio as gr
 
 from llamaboard.controls import NONE_CHOICE
 from llamaboard.devices import CPU, detect_devices
-from llamaboard.form import Form
+from llamaboard.form import Form, FormScope
 from llamaboard.locales import LANGUAGE_NAMES, languages
 from llamaboard.models import WELL_KNOWN_MODELS, adapter_choices, template_for
 from llamaboard.paths import Workspace
@@ -25,6 +25,7 @@ class TopBar:
     adapters: gr.Dropdown
     template: gr.Dropdown
     devices: gr.Dropdown
+    scope: FormScope  # the bar's config fields; every tab's scope extends it
 
 
 def template_names() -> list[str]:
@@ -37,25 +38,27 @@ def template_names() -> list[str]:
 
 
 def build_top_bar(form: Form, workspace: Workspace) -> TopBar:
+    scope = form.scope("top")
     with gr.Row(equal_height=True):
         lang = form.control(
-            "lang",
+            "ui_lang",
             gr.Dropdown,
+            elem_id="lang",
             choices=[(LANGUAGE_NAMES.get(code, code), code) for code in languages()],
             value=form.lang,
             scale=1,
             min_width=120,
         )
-        model = form.field("model_name_or_path", kind="suggest", choices=list(WELL_KNOWN_MODELS), value=BUILTIN_TINY_MODEL, scale=3)
-        finetuning_type = form.field("finetuning_type", scale=1)
-        adapters = form.field("adapter_name_or_path", kind="names", allow_custom_value=False, scale=3)
+        model = scope.field("model_name_or_path", kind="suggest", choices=list(WELL_KNOWN_MODELS), value=BUILTIN_TINY_MODEL, scale=3)
+        finetuning_type = scope.field("finetuning_type", scale=1)
+        adapters = scope.field("adapter_name_or_path", kind="names", allow_custom_value=False, scale=3)
     with gr.Row(equal_height=True):
-        form.field("quantization_bit", scale=1)
-        template = form.field("template", kind="choice", choices=[NONE_CHOICE, *template_names()], allow_custom_value=True, scale=1)
-        form.field("rope_scaling", scale=1)
-        form.field("flash_attn", scale=1)
+        scope.field("quantization_bit", scale=1)
+        template = scope.field("template", kind="choice", choices=[NONE_CHOICE, *template_names()], allow_custom_value=True, scale=1)
+        scope.field("rope_scaling", scale=1)
+        scope.field("flash_attn", scale=1)
         devices = form.control("devices", gr.Dropdown, multiselect=True, choices=[CPU], value=[CPU], scale=2)
-    bar = TopBar(lang, model, finetuning_type, adapters, template, devices)
+    bar = TopBar(lang, model, finetuning_type, adapters, template, devices, scope)
     _wire(bar, workspace)
     return bar
 

@@ -8,12 +8,14 @@ somewhere or deliberately left to another part of the UI.
 """
 
 from datetime import datetime
+from typing import Any
 
 import gradio as gr
+import yaml
 
 from llamaboard.data_preview import PreviewFailed, examples_html, run_preview, stats_html
 from llamaboard.datasets import dataset_names
-from llamaboard.form import Form
+from llamaboard.form import Form, FormScope
 from llamaboard.locales import message
 from llamaboard.notices import notice
 from llamaboard.paths import Workspace
@@ -22,7 +24,7 @@ from llamaboard.run_panel import build_run_panel
 from llamaboard.run_queue import RunQueue
 from llamaboard.top_bar import TopBar
 from workflows.config import load_config
-from workflows.errors import UserError
+from workflows.errors import ConfigError, UserError
 
 BASIC_ROWS = (
     ("learning_rate", "num_train_epochs", "max_steps", "max_grad_norm", "max_samples", "cutoff_len"),
@@ -50,7 +52,10 @@ ACCORDIONS = {
 FIELD_KINDS = {"dataset": "names", "eval_dataset": "names"}  # comma-separated names shown as multi-selects
 # Keys set elsewhere: output_dir from the run name, resume_from_checkpoint by Resume; do_train and
 # overwrite_output_dir are fixed for runs started here (a new run directory each time).
-NOT_IN_FORM = frozenset({"output_dir", "resume_from_checkpoint", "do_train", "overwrite_output_dir"})
+# do_eval / do_predict / predict_with_generate are the Evaluate & Predict tab's own jobs.
+NOT_IN_FORM = frozenset(
+    {"output_dir", "resume_from_checkpoint", "do_train", "overwrite_output_dir", "do_eval", "do_predict", "predict_with_generate"}
+)
 DEFAULT_CONFIG_PATH = "configs/train.yaml"
 
 
@@ -59,18 +64,21 @@ def new_run_name() -> str:
 
 
 def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspace, queue: RunQueue) -> None:
+    scope = form.scope("train", extends=bar.scope)
     with gr.Row(equal_height=True):
-        form.field("stage", scale=1)
-        dataset_dir = form.field("dataset_dir", scale=1)
-        dataset = form.field("dataset", kind=FIELD_KINDS["dataset"], scale=3)
+        stage = scope.field("stage", scale=1)
+        dataset_dir = scope.field("dataset_dir", scale=1)
+        dataset = scope.field("dataset", kind=FIELD_KINDS["dataset"], scale=3)
         preview_data_button = form.button("preview_data_button", scale=1)
     dataset_error = gr.HTML(elem_id="dataset_error")
     for keys in BASIC_ROWS:
-        _field_row(form, keys)
+        _field_row(scope, keys)
     for accordion_id, rows in ACCORDIONS.items():
         with form.accordion(accordion_id, open=False):
             for keys in rows:
-                _field_row(form, keys)
+                _field_row(scope, keys)
+            if accordion_id == "extra_accordion":
+                extra_args = form.control("extra_args", gr.Code, language="yaml", interactive=True, lines=3, max_lines=12)
     with form.accordion("data_preview_accordion", open=False) as data_preview_accordion:
         with gr.Row():
             preview_examples = gr.HTML(elem_id="preview_examples")
@@ -87,16 +95,17 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
     with gr.Row(visible=False) as command_row:
         command_yaml = form.control("command_yaml", gr.Code, language="yaml", interactive=False, max_lines=24)
         command_line = form.control("command_line", gr.Code, language="shell", interactive=False, wrap_lines=True)
-    panel = build_run_panel(demo, form, workspace, queue, bar.lang, bar.devices)
+    panel = build_run_panel(demo, form, workspace, queue, bar.lang, bar.devices, kinds=("train",), scope="train")
 
-    form_inputs = {*form.fields.values(), run_name, bar.devices, bar.lang}
+    form_inputs = {*scope.fields.values(), extra_args, run_name, bar.devices, bar.lang}
 
     def prepare(data: dict) -> PreparedRun:
-        return prepare_run(form.config_values(data), data[run_name], data[bar.devices] or [], workspace)
+        values = {**scope.config_values(data), **parse_extra_args(data[extra_args])}
+        return prepare_run(values, data[run_name], data[bar.devices] or [], workspace)
 
-    def refresh_datasets(folder: str) -> tuple:
+    def refresh_datasets(folder: str, chosen_stage: str) -> tuple:
         try:
-            names = dataset_names(workspace.confine(folder, "dataset_dir"))
+            names = dataset_names(workspace.confine(folder, "dataset_dir"), chosen_stage or "sft")
         except UserError as error:
             return gr.Dropdown(choices=[]), gr.Dropdown(choices=[]), notice(str(error), "error")
         return gr.Dropdown(choices=names), gr.Dropdown(choices=names), ""
@@ -141,8 +150,17 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
             config = load_config(workspace.confine(typed_path, "config_path"))
         except UserError as error:
             return {form_message: notice(str(error), "error")}
-        values = config.to_flat_dict()
-        return {**form.fill(values), form_message: notice(message(lang, "config_loaded", path=typed_path))}
+        values = config.to_flat_dict(only_set=True)
+        beyond_form = {key: value for key, value in values.items() if key not in scope.fields and key not in NOT_IN_FORM}
+        return {
+            **scope.fill(config.to_flat_dict()),
+            extra_args: yaml.safe_dump(beyond_form, sort_keys=False, allow_unicode=True) if beyond_form else "",
+            form_message: notice(message(lang, "config_loaded", path=typed_path)),
+            # what was previewed belongs to the config before: clear it rather than show it as this one's
+            preview_examples: "",
+            preview_stats: "",
+            command_row: gr.Row(visible=False),
+        }
 
     def preview_data(data: dict) -> dict:
         lang = data[bar.lang]
@@ -156,21 +174,42 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
             data_preview_accordion: gr.Accordion(open=True),
         }
 
-    dataset_outputs = [dataset, form.fields["eval_dataset"], dataset_error]
-    demo.load(refresh_datasets, dataset_dir, dataset_outputs)
-    gr.on([dataset_dir.submit, dataset_dir.blur], refresh_datasets, dataset_dir, dataset_outputs, trigger_mode="always_last")
+    dataset_outputs = [dataset, scope.fields["eval_dataset"], dataset_error]
+    demo.load(refresh_datasets, [dataset_dir, stage], dataset_outputs)
+    gr.on(
+        [dataset_dir.submit, dataset_dir.blur, stage.change],
+        refresh_datasets,
+        [dataset_dir, stage],
+        dataset_outputs,
+        trigger_mode="always_last",
+    )
     preview_button.click(preview_command, form_inputs, [form_message, command_row, command_yaml, command_line])
     start_button.click(start, form_inputs | {panel.view}, [form_message, panel.view, run_name]).then(
         panel.refresh, panel.refresh_inputs, panel.refresh_outputs, show_progress="hidden"
     )
     save_button.click(save_config, form_inputs | {config_path}, form_message)
-    load_button.click(load_saved_config, [config_path, bar.lang], [*form.fields.values(), form_message]).then(
-        refresh_datasets, dataset_dir, dataset_outputs
+    load_outputs = [*scope.fields.values(), extra_args, form_message, preview_examples, preview_stats, command_row]
+    load_button.click(load_saved_config, [config_path, bar.lang], load_outputs).then(
+        refresh_datasets, [dataset_dir, stage], dataset_outputs
     )
     preview_data_button.click(preview_data, form_inputs, [preview_examples, preview_stats, data_preview_accordion], scroll_to_output=True)
 
 
-def _field_row(form: Form, keys: tuple[str, ...]) -> None:
+def _field_row(scope: FormScope, keys: tuple[str, ...]) -> None:
     with gr.Row(equal_height=True):
         for key in keys:
-            form.field(key, kind=FIELD_KINDS.get(key), min_width=140)
+            scope.field(key, kind=FIELD_KINDS.get(key), min_width=140)
+
+
+def parse_extra_args(text: str) -> dict[str, Any]:
+    """The "extra arguments" box: a YAML or JSON mapping of any further config keys (every TrainingArguments field),
+    validated with the rest of the form by the schema; it overrides the form's own controls."""
+    if not (text or "").strip():
+        return {}
+    try:
+        values = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"The extra arguments are not valid YAML or JSON: {str(error).splitlines()[0]}") from None
+    if not isinstance(values, dict):
+        raise ConfigError("The extra arguments must be a mapping of `key: value` lines (YAML) or a JSON object.")
+    return values

@@ -1,4 +1,4 @@
-"""Follow a run's ``trainer_log.jsonl`` incrementally: each poll reads only the new bytes.
+"""Follow a job's ``trainer_log.jsonl`` (progress rows; training adds loss) incrementally: each poll reads only the new bytes.
 
 A reader lives in the browser session's state (one per watched run), so
 polling a long run costs the size of the new lines, not of the whole file.
@@ -58,7 +58,7 @@ class TrainerLogReader:
         if not isinstance(record, dict):
             return
         step = record.get("current_steps")
-        if step is not None and "loss" in record:
+        if step is not None and is_progress(record):
             # A resumed run logs from its checkpoint again: forget what came after it.
             self.records = [old for old in self.records if old.get("current_steps", -1) < step]
         self.records.append(record)
@@ -73,5 +73,10 @@ class TrainerLogReader:
 
     @property
     def latest(self) -> Optional[dict[str, Any]]:
-        """The last training (not evaluation) record: progress, timing and throughput."""
-        return next((rec for rec in reversed(self.records) if "loss" in rec), None)
+        """The last progress (not evaluation-only) record: step, timing, throughput and loss."""
+        return next((rec for rec in reversed(self.records) if is_progress(rec)), None)
+
+
+def is_progress(record: dict[str, Any]) -> bool:
+    """A row that moves the job forward: a training step (with loss) or a progress row of any job, not an eval-only row."""
+    return "current_steps" in record and ("loss" in record or "eval_loss" not in record)

@@ -46,6 +46,6 @@ def build_ui(workspace: Workspace, lang: str = "en") -> tuple[gr.Blocks, Form]:
                 build_train_tab(demo, form, bar, workspace, queue)
             with form.tab("chat_tab"):
                 build_chat_tab(form, bar, workspace)
-        bar.lang.change(form.relabel, bar.lang, list(form.labelled.values()), show_progress="hidden")
+        bar.lang.change(form.relabel, bar.lang, form.components, show_progress="hidden")
         demo.load(device_choices, None, bar.devices, show_progress="hidden")
     return demo, form

@@ -36,6 +36,7 @@ EVAL_LOG_FILE = "results.log"  # eval: the printed score table (LLaMA-Factory's)
 EVAL_ANSWERS_FILE = "benchmark_answers.jsonl"  # eval: {"subject", "index", "answer", "predict", "correct"} per question
 EVAL_LOSS_FILE = "eval_results.json"  # eval without a task: eval_loss, perplexity (LLaMA-Factory's names)
 PREDICT_SCORES_FILE = "predict_scores.jsonl"  # predict: line i holds the BLEU/ROUGE of line i of generated_predictions.jsonl
+EXPORT_CHECK_FILE = "export_check.json"  # export: what the self-check compared and whether it passed
 CHECKPOINT_PATTERN = re.compile(r"^checkpoint-(\d+)$")
 FINAL_MODEL_FILES = ("adapter_config.json", "adapter_model.safetensors", "model.safetensors", "model.safetensors.index.json")
 

@@ -8,14 +8,14 @@ def open_page(page, url: str) -> None:
     page.goto(url)
     page.wait_for_selector("#start_button")
     page.wait_for_function(
-        "() => { const progress = document.querySelector('#run_progress'); return progress && progress.innerText.trim().length > 0; }"
+        "() => { const progress = document.querySelector('#train-run_progress'); return progress && progress.innerText.trim().length > 0; }"
     )
 
 
 def chart_points(page) -> int:
     """Training-loss points the plotly chart currently draws (0 while it is empty)."""
     return page.evaluate(
-        "() => { const plot = document.querySelector('#loss_chart .js-plotly-plot'); "
+        "() => { const plot = document.querySelector('#train-loss_chart .js-plotly-plot'); "
         "return plot && plot.data ? plot.data[0].x.length : 0; }"
     )
 
@@ -45,4 +45,4 @@ def choose(page, field_id: str, option: str) -> None:
 
 
 def click_history_row(page, run: str) -> None:
-    page.locator("#history_table span", has_text=run).first.click()
+    page.locator("#train-history_table span", has_text=run).first.click()

@@ -58,8 +58,8 @@ def test_a_restarted_app_shows_the_live_run_again(tmp_path, page):
         second = AppServer(workdir, {}, tmp_path / "app.log")  # a new process: nothing but the files to go on
         try:
             open_page(page, second.url)
-            page.locator("#run_progress").get_by_text("llamaboard-tiny/lora/live").wait_for()
-            assert "running" in page.locator("#run_progress").inner_text()
+            page.locator("#train-run_progress").get_by_text("llamaboard-tiny/lora/live").wait_for()
+            assert "running" in page.locator("#train-run_progress").inner_text()
             wait_for(lambda: chart_points(page) == 7, 20, "the live run's 7 points")
         finally:
             second.stop()

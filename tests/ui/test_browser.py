@@ -47,7 +47,8 @@ def test_page_shows_every_train_control(app_server, page):
         "rope_scaling",
         "flash_attn",
     ]
-    missing = [key for key in keys if not page.locator(f"#field-{key}").is_visible()]
+    top = {"model_name_or_path", "finetuning_type", "adapter_name_or_path", "quantization_bit", "template", "rope_scaling", "flash_attn"}
+    missing = [key for key in keys if not page.locator(f"#{'top' if key in top else 'train'}-field-{key}").is_visible()]
     assert missing == []
     for component_id in (
         "devices",
@@ -57,11 +58,11 @@ def test_page_shows_every_train_control(app_server, page):
         "load_config_button",
         "preview_command_button",
         "start_button",
-        "history_table",
+        "train-history_table",
     ):
         assert page.locator(f"#{component_id}").is_visible(), component_id
-    assert page.locator("#field-learning_rate").get_by_text("Learning rate", exact=True).is_visible()
-    page.click("#field-dataset input")
+    assert page.locator("#train-field-learning_rate").get_by_text("Learning rate", exact=True).is_visible()
+    page.click("#train-field-dataset input")
     assert page.get_by_role("option", name="identity", exact=True).is_visible()
     screenshot(page, "train_tab_all_controls")
 
@@ -70,7 +71,7 @@ def test_language_switch_relabels_the_ui(app_server, page):
     open_page(page, app_server.url)
     choose(page, "lang", "中文")
     page.wait_for_function("() => document.querySelector('#start_button').innerText.trim() === '开始'")
-    assert page.locator("#field-learning_rate").get_by_text(component_text("zh", "learning_rate"), exact=True).is_visible()
+    assert page.locator("#train-field-learning_rate").get_by_text(component_text("zh", "learning_rate"), exact=True).is_visible()
     assert page.locator("#extra_accordion").get_by_text(component_text("zh", "extra_accordion")).is_visible()
     screenshot(page, "language_zh")
 
@@ -80,7 +81,7 @@ def test_broken_dataset_info_shows_its_error_instead_of_an_empty_list(app_server
     broken.mkdir(exist_ok=True)
     (broken / "dataset_info.json").write_text('{"identity": {"file_name": "identity.json"},}')
     open_page(page, app_server.url)
-    type_into(page, "field-dataset_dir", "broken_data", submit=True)
+    type_into(page, "train-field-dataset_dir", "broken_data", submit=True)
     error = page.locator("#dataset_error")
     error.get_by_text("is not valid JSON").wait_for()
     assert "line 1" in error.inner_text()
@@ -93,11 +94,11 @@ def test_selecting_a_run_in_the_history_shows_its_curve_config_and_error(app_ser
     write_run(saves, "history_broken", "failed", steps=4, error="DatasetError: data/identity.json record 7 has no `output`")
     open_page(page, app_server.url)
     click_history_row(page, "llamaboard-tiny/lora/history_done")
-    page.locator("#run_progress").get_by_text("history_done").wait_for()
+    page.locator("#train-run_progress").get_by_text("history_done").wait_for()
     wait_for(lambda: chart_points(page) == 20, 20, "the selected run's 20 points")
-    assert "history_done" in page.locator("#run_config").inner_text()
+    assert "history_done" in page.locator("#train-run_config").inner_text()
     click_history_row(page, "llamaboard-tiny/lora/history_broken")
-    page.locator("#run_error").get_by_text("record 7 has no").wait_for()
+    page.locator("#train-run_error").get_by_text("record 7 has no").wait_for()
     screenshot(page, "history_failed_run")
 
 
@@ -110,7 +111,7 @@ def test_run_from_the_form_streams_loss_reattaches_after_refresh_and_resumes_aft
     page.click("#load_config_button")
     page.locator("#form_message").get_by_text("Config loaded").wait_for()
     type_into(page, "run_name", "browser_run")
-    type_into(page, "field-max_steps", "30")
+    type_into(page, "train-field-max_steps", "30")
     page.click("#start_button")
     page.locator("#form_message").get_by_text("Started browser_run").wait_for()
     run_dir = app_server.workdir / "saves" / "llamaboard-tiny" / "lora" / "browser_run"
@@ -121,27 +122,27 @@ def test_run_from_the_form_streams_loss_reattaches_after_refresh_and_resumes_aft
 
     page.reload()
     open_page(page, app_server.url)
-    page.locator("#run_progress").get_by_text("browser_run").wait_for()
+    page.locator("#train-run_progress").get_by_text("browser_run").wait_for()
     wait_for(lambda: chart_points(page) > 0, 30, "the chart after a refresh")
-    assert "running" in page.locator("#run_progress").inner_text()
+    assert "running" in page.locator("#train-run_progress").inner_text()
     screenshot(page, "run_after_refresh")
 
     wait_for(lambda: (run_dir / "checkpoint-10").is_dir(), 120, "checkpoint-10")
-    page.click("#abort_button")
-    page.locator("#run_progress").get_by_text("aborted").wait_for(timeout=60_000)
+    page.click("#train-abort_button")
+    page.locator("#train-run_progress").get_by_text("aborted").wait_for(timeout=60_000)
     status = json.loads((run_dir / "status.json").read_text())
     assert status["state"] == "aborted"
     checkpoints = sorted(int(path.name.split("-")[1]) for path in run_dir.glob("checkpoint-*"))
     assert checkpoints and checkpoints[-1] < 30
     screenshot(page, "run_aborted")
 
-    page.click("#resume_button")
-    page.locator("#run_progress").get_by_text("finished").wait_for(timeout=120_000)
+    page.click("#train-resume_button")
+    page.locator("#train-run_progress").get_by_text("finished").wait_for(timeout=120_000)
     last = json.loads((run_dir / "trainer_log.jsonl").read_text().splitlines()[-1])
     assert last["current_steps"] == 30
     steps = [json.loads(line)["current_steps"] for line in (run_dir / "trainer_log.jsonl").read_text().splitlines() if '"loss"' in line]
     assert steps == sorted(set(steps)), "the resumed log repeats or skips steps"
-    assert re.search(r"step 30/30", page.locator("#run_progress").inner_text())
+    assert re.search(r"step 30/30", page.locator("#train-run_progress").inner_text())
     screenshot(page, "run_resumed_finished")
 
 

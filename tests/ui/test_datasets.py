@@ -13,6 +13,14 @@ def test_preference_and_kto_sets_are_not_offered_to_pt_and_sft():
     assert "preference_demo" not in names and "kto_demo" not in names
 
 
+def test_each_stage_is_offered_the_datasets_of_its_shape():
+    """The stage registry decides: preference pairs for dpo and rm, KTO labels for kto, plain data for pt and sft."""
+    assert set(dataset_names(PROJECT_ROOT / "data", "dpo")) == {"preference_demo"}
+    assert set(dataset_names(PROJECT_ROOT / "data", "rm")) == {"preference_demo"}
+    assert set(dataset_names(PROJECT_ROOT / "data", "kto")) == {"kto_demo"}
+    assert dataset_names(PROJECT_ROOT / "data", "pt") == dataset_names(PROJECT_ROOT / "data", "sft")
+
+
 def test_llamafactory_registry_lists_its_sft_sets_without_its_dpo_and_kto_sets(fixtures_dir):
     names = dataset_names(fixtures_dir / "llamafactory" / "data")
     assert {"identity", "alpaca_en_demo", "glaive_toolcall_en_demo"} <= set(names)
@@ -24,7 +32,7 @@ def test_llamafactory_registry_lists_its_sft_sets_without_its_dpo_and_kto_sets(f
     [
         ('{"a": {"file_name": "a.json"},}', "is not valid JSON"),
         ("{}", "registers no datasets"),
-        ('{"pairs": {"file_name": "p.json", "ranking": true}}', "only preference or KTO sets"),
+        ('{"pairs": {"file_name": "p.json", "ranking": true}}', "no dataset that stage sft can train on"),
         ('{"a": {"formatting": "alpaca"}}', "entry `a` .* names no data"),
     ],
 )

@@ -42,10 +42,10 @@ def test_train_the_identity_demo_from_the_form_then_ask_who_it_is(app_server, pa
     type_into(page, "run_name", "identity_demo")
     page.click("#start_button")
     page.locator("#form_message").get_by_text("Started identity_demo").wait_for()
-    page.locator("#run_progress").get_by_text("finished").wait_for(timeout=360_000)
+    page.locator("#train-run_progress").get_by_text("finished").wait_for(timeout=360_000)
     screenshot(page, "demo_training_finished")
 
-    choose(page, "field-adapter_name_or_path", "identity_demo")
+    choose(page, "top-field-adapter_name_or_path", "identity_demo")
     page.get_by_role("tab", name="Chat").click()
     page.locator("#compare_mode input").check()
     type_into(page, "temperature", "0")  # greedy: the most likely answer, every time

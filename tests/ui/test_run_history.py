@@ -11,8 +11,8 @@ from run_dirs import log_line, write_run
 from llamaboard.history import history_rows, history_table
 from llamaboard.models import adapter_choices
 from llamaboard.monitor import MAX_CHART_POINTS, error_html, last_error_line, loss_figure, progress_html, smooth
-from llamaboard.run_dir import checkpoint_steps, find_runs, read_state
 from llamaboard.trainer_log import TrainerLogReader
+from workflows.run_dir import find_runs, list_checkpoints, read_state
 
 
 def dead_pid() -> int:
@@ -26,20 +26,21 @@ def test_history_lists_every_run_with_state_steps_and_last_loss(tmp_path):
     write_run(saves, "done", "finished", steps=30, checkpoints=(10, 20, 30))
     write_run(saves, "live", "running", steps=12)
     write_run(saves, "waiting", None)
-    rows = history_rows(find_runs(saves), {saves / "llamaboard-tiny/lora/waiting"}, saves, "en")
+    rows = history_rows(find_runs(saves), {saves / "llamaboard-tiny/lora/waiting"}, saves, "en", ("train",))
     by_run = {row.cells[0]: row.cells for row in rows}
     assert by_run["llamaboard-tiny/lora/done"][1:] == (
+        "train",
         "llamaboard-tiny",
         "sft",
         "lora",
         "identity",
         "finished",
         "30/30",
-        "1.5000",
+        "loss 1.5000",
         "2025-01-02 03:04:05",
     )
-    assert by_run["llamaboard-tiny/lora/live"][5:7] == ("running", "12/30")
-    assert by_run["llamaboard-tiny/lora/waiting"][5] == "queued"
+    assert by_run["llamaboard-tiny/lora/live"][6:8] == ("running", "12/30")
+    assert by_run["llamaboard-tiny/lora/waiting"][6] == "queued"
     table = history_table(rows, "zh")
     assert len(table["data"]) == 3 and table["headers"][0] != "run"
 
@@ -66,7 +67,7 @@ def test_checkpoint_picker_lists_final_adapters_and_every_checkpoint(tmp_path):
     write_run(saves, "other", "finished", checkpoints=(3,), model="other-model")
     labels = [label for label, _ in adapter_choices(saves, "llamaboard-tiny", "lora")]
     assert sorted(labels) == sorted(["done", "done/checkpoint-100", "done/checkpoint-10", "done/checkpoint-5", "stopped/checkpoint-7"])
-    assert checkpoint_steps(done) == [5, 10, 100]
+    assert [path.name for path in list_checkpoints(done)] == ["checkpoint-5", "checkpoint-10", "checkpoint-100"]
 
 
 def test_a_cli_run_with_its_own_output_dir_is_in_the_history_and_the_picker(tmp_path):
@@ -78,7 +79,7 @@ def test_a_cli_run_with_its_own_output_dir_is_in_the_history_and_the_picker(tmp_
     )
     (run_dir / "model.safetensors").write_text("")
     assert find_runs(saves) == [run_dir]
-    assert [row.cells[0] for row in history_rows(find_runs(saves), set(), saves, "en")] == ["identity"]
+    assert [row.cells[0] for row in history_rows(find_runs(saves), set(), saves, "en", ("train",))] == ["identity"]
     assert [label for label, _ in adapter_choices(saves, "llamaboard-tiny", "full")] == ["identity", "identity/checkpoint-180"]
     assert adapter_choices(saves, "llamaboard-tiny", "lora") == []
 

@@ -12,10 +12,10 @@ from llamaboard import launcher
 from llamaboard.controls import FieldSpec
 from llamaboard.paths import PathNotAllowedError, Workspace
 from llamaboard.run_builder import create_run_dir, prepare_run
-from llamaboard.run_dir import read_state
 from llamaboard.run_queue import RunQueue
 from workflows.config import RunConfig, load_config
 from workflows.errors import ConfigError
+from workflows.run_dir import read_state
 from workflows.web_settings import settings_from_env
 
 FORM = {

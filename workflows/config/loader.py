@@ -6,6 +6,7 @@ nearest valid key when the name looks like a typo.
 
 import difflib
 import textwrap
+import types
 import typing
 from collections.abc import Iterable
 from pathlib import Path
@@ -14,7 +15,17 @@ from typing import Any, Optional
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from workflows.config.schema import GROUPS, DataArgs, EvaluationArgs, FinetuningArgs, GenerationArgs, ModelArgs, TrainingArgs
+from workflows.config.schema import (
+    GROUPS,
+    DataArgs,
+    EvaluationArgs,
+    ExportArgs,
+    FinetuningArgs,
+    GenerationArgs,
+    ModelArgs,
+    PassThroughArgs,
+    TrainingArgs,
+)
 from workflows.errors import ConfigError
 
 KEY_TO_GROUP: dict[str, str] = {key: group for group, model in GROUPS.items() for key in model.model_fields}
@@ -29,6 +40,8 @@ class RunConfig(BaseModel):
     training: TrainingArgs = TrainingArgs()
     generation: GenerationArgs = GenerationArgs()
     evaluation: EvaluationArgs = EvaluationArgs()
+    export: ExportArgs = ExportArgs()
+    passthrough: PassThroughArgs = PassThroughArgs()
 
     @classmethod
     def from_flat_dict(cls, values: dict[str, Any], source: str = "config") -> "RunConfig":
@@ -188,15 +201,24 @@ def _validation_message(error: ValidationError, source: str, values: dict[str, A
     return "Invalid config value: " + " ".join(unique)
 
 
-def _type_name(annotation: Any) -> str:
-    origin = typing.get_origin(annotation)
+def split_optional(annotation: Any) -> tuple[Any, bool]:
+    """``(inner type, True)`` for ``Optional[X]``, ``Union[X, None]`` and ``X | None``; ``(annotation, False)`` otherwise."""
     args = typing.get_args(annotation)
+    if typing.get_origin(annotation) not in (typing.Union, types.UnionType) or type(None) not in args:
+        return annotation, False
+    rest = tuple(arg for arg in args if arg is not type(None))
+    return (rest[0] if len(rest) == 1 else typing.Union[rest]), True
+
+
+def _type_name(annotation: Any) -> str:
+    inner, optional = split_optional(annotation)
+    if optional:
+        return _type_name(inner) + " or empty"
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is typing.Literal:
         return "one of " + ", ".join(repr(arg) for arg in args)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        names = [_type_name(arg) for arg in args if arg is not type(None)]
-        optional = " or empty" if type(None) in args else ""
-        return " or ".join(names) + optional
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(arg) for arg in args)
     if origin is list:
         return f"a list of {_type_name(args[0])}"
     return {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}.get(annotation, str(annotation))

@@ -8,7 +8,7 @@ tokenizer and template -> features -> model -> trainer -> train -> save.
 
 import logging
 
-from transformers import PrinterCallback
+from transformers import PrinterCallback, set_seed
 
 from workflows.config import RunConfig
 from workflows.features.build import build_features
@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 def run(config: RunConfig, run_dir: RunDirectory, stop: StopSignal, show_progress: bool) -> str:
     """Train and save; returns the final state, `finished` or `aborted`."""
+    set_seed(config.training.seed)  # before anything random is made (LoRA weights, dropout): same config, same losses
     tokenizer = load_tokenizer(config.model)
     template = get_template(config.data.template, tokenizer)
     template.fix_tokenizer(tokenizer)

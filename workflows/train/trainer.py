@@ -23,10 +23,12 @@ def compute_dtype(config: RunConfig):
 
 # Keys of the training group that are ours, or that LlamaBoard applies itself rather than passing through.
 NOT_PASSED_THROUGH = {"output_dir", "resume_from_checkpoint", "gradient_checkpointing", "warmup_ratio", "warmup_steps"}
+# Settings our data pipeline depends on: a pass-through value cannot change them.
+FIXED = {"remove_unused_columns": False}
 
 
 def training_arguments(config: RunConfig, output_dir: Path, show_progress: bool) -> TrainingArguments:
-    """Hugging Face TrainingArguments: every training key TrainingArguments knows passes through by name."""
+    """Hugging Face TrainingArguments: every training key TrainingArguments knows, and every pass-through field given."""
     import dataclasses
 
     import torch
@@ -34,20 +36,23 @@ def training_arguments(config: RunConfig, output_dir: Path, show_progress: bool)
     train = config.training
     known = {field.name for field in dataclasses.fields(TrainingArguments)}
     passed = {key: value for key, value in train.model_dump().items() if key in known and key not in NOT_PASSED_THROUGH}
+    our_defaults = {
+        "logging_first_step": True,
+        "metric_for_best_model": "eval_loss" if (train.load_best_model_at_end or train.early_stopping_steps) else None,
+        "use_cpu": not torch.cuda.is_available(),
+        "include_num_input_tokens_seen": "non_padding",
+        "disable_tqdm": not show_progress,
+        "prediction_loss_only": train.eval_strategy != "no",
+    }
+    given = config.passthrough.model_dump(exclude_none=True)
     try:
         return TrainingArguments(
             **passed,
+            **{**our_defaults, **given, **FIXED},
             output_dir=str(output_dir),
             warmup_steps=train.warmup_ratio if train.warmup_ratio is not None else train.warmup_steps,
-            logging_first_step=True,
-            metric_for_best_model="eval_loss" if (train.load_best_model_at_end or train.early_stopping_steps) else None,
-            use_cpu=not torch.cuda.is_available(),
-            remove_unused_columns=False,
-            include_num_input_tokens_seen="non_padding",
-            disable_tqdm=not show_progress,
-            prediction_loss_only=train.eval_strategy != "no",
         )
-    except (ValueError, ImportError) as error:
+    except (ValueError, ImportError, TypeError) as error:
         raise ConfigError(f"The training settings were rejected by transformers: {error}") from None
 
 
