@@ -9,10 +9,11 @@ UI's controls: adding an option is one edit here.
 It imports neither torch nor transformers, so the UI can validate forms cheaply.
 """
 
-from typing import Literal, Optional, Union
+from typing import Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
+from workflows.config.training_arguments import TRAINING_ARGUMENTS_FIELDS
 from workflows.stages import AVAILABLE_STAGES, STAGES, get_stage
 
 BUILTIN_TINY_MODEL = "llamaboard-tiny"
@@ -211,6 +212,34 @@ class EvaluationArgs(_Group):
     batch_size: int = Field(4, ge=1, description="Questions scored per forward pass.")
 
 
+class ExportArgs(_Group):
+    """Merge adapters into a standalone model and convert it (`python -m workflows export`), LLaMA-Factory's export keys."""
+
+    export_dir: Optional[str] = Field(
+        None, description="Folder to write the exported model to; must not exist or be empty (default: <run directory>/model)."
+    )
+    export_size: Union[int, float] = Field(
+        5, gt=0, description="Largest safetensors shard in GB (10^9 bytes); a fraction such as 0.5 is accepted."
+    )
+    export_device: Literal["cpu", "auto"] = Field("cpu", description="Where adapters are merged: cpu, or auto (the GPU when there is one).")
+    export_legacy_format: bool = Field(False, description="Write pytorch_model*.bin files instead of safetensors.")
+    export_quantization_bit: Optional[Literal[2, 3, 4, 8]] = Field(
+        None, description="Quantize the exported model with GPTQ to this many bits (needs a CUDA GPU and the gptqmodel package)."
+    )
+    export_quantization_dataset: Optional[str] = Field(
+        None, description='GPTQ calibration data: a .json/.jsonl file of {"text": ...} records or a .txt file, one sample a line.'
+    )
+    export_quantization_nsamples: int = Field(128, ge=1, description="GPTQ: calibration samples used.")
+    export_quantization_maxlen: int = Field(1024, ge=8, description="GPTQ: tokens per calibration sample at most.")
+    export_hub_model_id: Optional[str] = Field(
+        None, description="Also upload the export to this Hugging Face Hub repo (user/name) once the local export is complete."
+    )
+    export_gguf: Optional[Literal["f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0"]] = Field(
+        None,
+        description="Also write a GGUF file of this type for llama.cpp and Ollama (with a Modelfile); Llama, Mistral and Qwen2 models.",
+    )
+
+
 GROUPS: dict[str, type[_Group]] = {
     "model": ModelArgs,
     "data": DataArgs,
@@ -218,4 +247,24 @@ GROUPS: dict[str, type[_Group]] = {
     "training": TrainingArgs,
     "generation": GenerationArgs,
     "evaluation": EvaluationArgs,
+    "export": ExportArgs,
 }
+
+
+def _pass_through_group() -> type[_Group]:
+    """Every TrainingArguments field no group above defines, accepted as-is and handed to transformers unchanged.
+
+    Values are not typed here (transformers checks them when the job starts,
+    with its own message); None means "not given", so transformers' default applies.
+    """
+    defined = {key for group in GROUPS.values() for key in group.model_fields}
+    fields = {
+        name: (Any, Field(None, description=f"Hugging Face TrainingArguments.{name}, passed through unchanged."))
+        for name in TRAINING_ARGUMENTS_FIELDS
+        if name not in defined
+    }
+    return create_model("PassThroughArgs", __base__=_Group, __doc__="Further Hugging Face TrainingArguments fields.", **fields)
+
+
+PassThroughArgs = _pass_through_group()
+GROUPS["passthrough"] = PassThroughArgs
