@@ -28,7 +28,7 @@ TEXT_FAMILIES = {
     "deepseek3_1": "deepseek3_1",
     "qwen2_5": "qwen2_5",
     "glm4_6": "glm4_moe",
-    "gpt_oss": None,
+    "gpt_oss": "gpt_oss",
     "cohere_tool_use": None,
     "cohere_r7b_tool_use": None,
 }
