@@ -3,7 +3,8 @@
 ``get_template(name, tokenizer)`` returns a ``ChatTemplate`` bound to the
 tokenizer. Named templates follow LLaMA-Factory's names and render what the
 model family's official chat template renders; ``auto`` renders with the
-tokenizer's own Jinja ``chat_template``.
+tokenizer's own Jinja ``chat_template``. LLaMA-Factory's templates for vision,
+video and audio models are refused until such inputs are supported.
 """
 
 import difflib

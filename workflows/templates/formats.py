@@ -11,7 +11,7 @@ from typing import Literal
 
 from workflows.errors import ConfigError
 from workflows.templates.base import ChatTemplate
-from workflows.templates.tools import TOOL_STYLES, parse_function_calls, parse_tools
+from workflows.templates.tools import TOOL_STYLES, ToolStyle, parse_function_calls, parse_tools
 
 SystemPlacement = Literal["own_turn", "first_user", "last_user", "unsupported"]
 
@@ -123,7 +123,7 @@ class SlotTemplate(ChatTemplate):
             parts[-1] += self._fill(spec.suffix)
         return parts
 
-    def _tool_style(self):
+    def _tool_style(self) -> ToolStyle:
         if self.spec.tool_style is None:
             raise ConfigError(
                 f"template {self.name!r} does not support tools or function calls yet (its model family writes them in a "

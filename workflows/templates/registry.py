@@ -1,9 +1,12 @@
 """The named chat templates: one ``TemplateSpec`` per LLaMA-Factory name.
 
-Where versions of a family render differently, each version has its own name
-(``llama3`` vs ``llama3_1``, ``mistral`` vs ``mistral_nemo``). Texts that the
-official templates fill with today's date use ``TEMPLATE_DATE`` instead, so
-that the same data always gives the same tokens.
+Every name LLaMA-Factory 0.9.5 registers is here, except the templates of
+vision, video and audio models (``MULTIMODAL_ONLY``), which are refused with
+the reason and what to set instead. Where versions of a family render
+differently, each version has its own name (``llama3`` vs ``llama3_1``,
+``mistral`` vs ``mistral_nemo``). Texts that the official templates fill with
+today's date use ``TEMPLATE_DATE`` instead, so that the same data always gives
+the same tokens.
 """
 
 from dataclasses import replace
@@ -13,11 +16,12 @@ from workflows.templates.formats import TemplateSpec
 TEMPLATE_DATE = "26 Jul 2024"
 """The date Llama 3.1's template falls back to; dated system prompts use it."""
 TEMPLATE_ISO_DATE = "2024-07-26"
+"""The same date, for templates that write it as strftime('%Y-%m-%d') (gpt-oss, Mistral Small 3.2)."""
 
 MISTRAL_SMALL_3_2_SYSTEM = (
     "You are Mistral Small 3, a Large Language Model (LLM) created by Mistral AI, a French startup "
     "headquartered in Paris.\n"
-    "Your knowledge base was last updated on 2023-10-01. The current date is 2024-07-26.\n"
+    f"Your knowledge base was last updated on 2023-10-01. The current date is {TEMPLATE_ISO_DATE}.\n"
     "\n"
     "When you're not sure about some information or when the user's request requires up-to-date or "
     "specific data, you must use the available tools to fetch the information. Do not hesitate to use "
