@@ -22,6 +22,7 @@ COMMANDS = {
     "webchat": "Chat with the model on a standalone Gradio web page (GRADIO_SERVER_NAME/PORT, GRADIO_SHARE).",
     "predict": "Generate an answer for every example of `eval_dataset` (or `dataset`) and score it with BLEU-4 and ROUGE.",
     "eval": "Score a benchmark (`task`: mmlu_test, ceval_validation, cmmlu_test ...), or loss and perplexity on `eval_dataset`.",
+    "export": "Merge adapters into a standalone, checked model in export_dir (shards, tokenizer, chat template, card; export_gguf: GGUF).",
     "version": "Print versions and available devices.",
     "webui": "Start the LlamaBoard web UI (same as `python app.py`).",
 }
@@ -138,6 +139,18 @@ def _version(argv: list[str]) -> int:
     return 0
 
 
+def _export(argv: list[str]) -> int:
+    parser = _config_parser(
+        "export",
+        " A job: output_dir defaults to saves/<model>/export/export_<time>, export_dir to <output_dir>/model."
+        " Exit 1 when the check of the written files fails, 2 for bad input.",
+    )
+    config = _load(parser.parse_args(argv).args)
+    from workflows.export.command import export_command
+
+    return export_command(config, argv)
+
+
 def _webui(argv: list[str]) -> int:
     os.execv(sys.executable, [sys.executable, "-m", "llamaboard", *argv])  # the UI, in its own process image: workflows never imports it
 
@@ -150,6 +163,7 @@ HANDLERS = {
     "webchat": _webchat,
     "predict": _predict,
     "eval": _eval,
+    "export": _export,
     "version": _version,
     "webui": _webui,
 }

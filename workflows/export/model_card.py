@@ -1,0 +1,70 @@
+"""The exported model's README.md, written from the runs' own records (provenance, config, results).
+
+Everything in it is read from files the training job wrote, so the card says
+what actually happened: base model, method, datasets with their hashes,
+hyperparameters, final losses, evaluation results and the exact commands.
+"""
+
+import json
+from pathlib import Path
+
+from workflows.config import RunConfig
+from workflows.run_dir import PROVENANCE_FILE, read_json, read_run_config
+
+HYPERPARAMETERS = (
+    "stage", "finetuning_type", "lora_rank", "lora_alpha", "lora_target", "learning_rate", "num_train_epochs", "max_steps",
+    "per_device_train_batch_size", "gradient_accumulation_steps", "lr_scheduler_type", "cutoff_len", "seed",
+)  # fmt: skip
+RESULT_FILES = ("all_results.json", "eval_results.json", "results.json", "predict_results.json")
+
+
+def run_folder(adapter: str) -> Path:
+    """The run directory of an adapter (itself, or the parent of a checkpoint-N)."""
+    folder = Path(adapter)
+    return folder if (folder / "run.yaml").is_file() or not (folder.parent / "run.yaml").is_file() else folder.parent
+
+
+def model_card(config: RunConfig, base_path: str, adapters: list[str], template: str, export_command: list[str]) -> str:
+    lines = [
+        "---",
+        "library_name: transformers",
+        f"base_model: {config.model.model_name_or_path}",
+        "tags: [llamaboard" + (", lora" if adapters else "") + "]",
+        "---",
+        "",
+        f"# {Path(config.export.export_dir or 'model').name}",
+        "",
+        f"Exported by LlamaBoard from `{config.model.model_name_or_path}`"
+        + (f" with {len(adapters)} LoRA adapter(s) merged in order." if adapters else " as it is (no adapters)."),
+        f"Chat template: `{template}` (written into tokenizer_config.json).",
+        "",
+    ]
+    for adapter in adapters:
+        lines += _run_section(adapter)
+    lines += ["## Export", "", "```", " ".join(export_command), "```", ""]
+    return "\n".join(lines)
+
+
+def _run_section(adapter: str) -> list[str]:
+    folder = run_folder(adapter)
+    run_config, provenance = read_run_config(folder), read_json(folder / PROVENANCE_FILE) or {}
+    lines = [f"## Adapter `{adapter}`", ""]
+    if run_config:
+        lines += ["| hyperparameter | value |", "|---|---|"]
+        lines += [f"| {key} | {run_config[key]} |" for key in HYPERPARAMETERS if run_config.get(key) is not None]
+        lines.append(f"| datasets | {run_config.get('dataset')} |")
+        lines.append("")
+    hashes = provenance.get("dataset_files_sha256") or {}
+    if hashes:
+        lines += ["Dataset files (sha256):", ""] + [f"- `{name}`: `{digest}`" for name, digest in hashes.items()] + [""]
+    for name in RESULT_FILES:
+        results = read_json(folder / name)
+        if results:
+            lines += [f"Results (`{name}`):", "", "```json", json.dumps(results, indent=2), "```", ""]
+    if provenance.get("command"):
+        lines += ["Training command:", "", "```", " ".join(provenance["command"]), "```", ""]
+    if provenance.get("versions"):
+        lines.append("Versions: " + ", ".join(f"{key} {value}" for key, value in provenance["versions"].items() if value) + ".")
+    if provenance.get("git_revision"):
+        lines.append(f"LlamaBoard revision: `{provenance['git_revision']}`.")
+    return [*lines, ""]
