@@ -150,3 +150,60 @@ def test_cli_bad_key_exits_2_with_one_paragraph_and_no_traceback():
     assert "Traceback" not in result.stderr
     assert "Did you mean `lora_rank`?" in result.stderr
     assert result.stderr.strip().count("\n") == 0
+
+
+def test_every_training_arguments_field_of_the_pinned_transformers_is_listed():
+    """Fails when transformers adds or drops a field: regenerate workflows/config/training_arguments.py."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    from workflows.config.training_arguments import TRAINING_ARGUMENTS_FIELDS
+
+    assert list(TRAINING_ARGUMENTS_FIELDS) == [field.name for field in dataclasses.fields(TrainingArguments) if field.init]
+
+
+def test_every_training_arguments_field_is_accepted_and_typos_still_get_a_hint():
+    from workflows.config.training_arguments import TRAINING_ARGUMENTS_FIELDS
+
+    unknown = []
+    for name in TRAINING_ARGUMENTS_FIELDS:
+        try:
+            load_config(None, {name: None})
+        except ConfigError as error:
+            if "Unknown key" in str(error):
+                unknown.append(name)
+    assert unknown == []
+    config = load_config(
+        None, ["include_num_input_tokens_seen=true", "torch_compile=true", "ddp_timeout=100", "optim_target_modules=[attn]"]
+    )
+    assert config.passthrough.model_dump(exclude_none=True) == {
+        "include_num_input_tokens_seen": True,
+        "torch_compile": True,
+        "optim_target_modules": ["attn"],
+    }
+    with pytest.raises(ConfigError, match="Unknown key `torch_compil`.*Did you mean `torch_compile`"):
+        load_config(None, ["torch_compil=true"])
+
+
+def test_pass_through_fields_reach_training_arguments_and_ours_stay_fixed(tmp_path):
+    from workflows.train.trainer import training_arguments
+
+    config = load_config(None, ["adam_beta2=0.95", "logging_first_step=false", "remove_unused_columns=true", "data_seed=7"])
+    args = training_arguments(config, tmp_path, show_progress=False)
+    assert (args.adam_beta2, args.logging_first_step, args.data_seed) == (0.95, False, 7)
+    assert args.remove_unused_columns is False  # our collator needs every column
+
+
+def test_a_value_transformers_rejects_is_a_config_error(tmp_path):
+    from workflows.train.trainer import training_arguments
+
+    with pytest.raises(ConfigError, match="rejected by transformers"):
+        training_arguments(load_config(None, ["hub_strategy=sometimes"]), tmp_path, show_progress=False)
+
+
+def test_a_stage_llamafactory_knows_but_we_have_not_built_says_so():
+    with pytest.raises(ConfigError, match="stage `dpo` .* is not available in this version yet"):
+        load_config(None, ["stage=dpo"])
+    with pytest.raises(ConfigError, match="`stage` has the value 'sftt'"):
+        load_config(None, ["stage=sftt"])
