@@ -144,7 +144,7 @@ def test_a_stopped_benchmark_keeps_its_partial_scores(tiny_model_dir, eval_dir, 
 @pytest.mark.parametrize("task", TASKS)
 def test_eval_command_on_the_tiny_model_writes_every_subject_and_category(tiny_model_dir, eval_dir, tmp_path, monkeypatch, capsys, task):
     monkeypatch.setenv("LLAMABOARD_LOG_TO_STDOUT_ONLY", "1")
-    code = main(["eval", f"task={task}", f"task_dir={eval_dir}", "max_samples=3", "n_shot=2", f"save_dir={tmp_path}"])
+    code = main(["eval", f"task={task}", f"task_dir={eval_dir}", "max_samples=3", "n_shot=1", f"save_dir={tmp_path}"])
     assert code == 0
     results = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
     status = json.loads((tmp_path / "status.json").read_text(encoding="utf-8"))
