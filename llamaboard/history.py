@@ -79,11 +79,11 @@ HEADLINES: dict[str, Callable[[Path, dict], str]] = {
 """The one result each kind of job is judged by, as the history shows it."""
 
 
-def history_rows(run_dirs: list[Path], queued_dirs: set[Path], saves_dir: Path, lang: str, kinds: tuple[str, ...]) -> list[HistoryRow]:
-    """Rows for the jobs of ``kinds`` among ``run_dirs`` (in their order)."""
+def history_rows(run_dirs: list[Path], queued: dict[Path, str], saves_dir: Path, lang: str, kinds: tuple[str, ...]) -> list[HistoryRow]:
+    """Rows for the jobs of ``kinds`` among ``run_dirs`` (in their order); ``queued`` maps queued run directories to their kind."""
     rows = []
     for run_dir in run_dirs:
-        state = read_state(run_dir, run_dir in queued_dirs)
+        state = read_state(run_dir, queued.get(run_dir))
         if state.kind not in kinds:
             continue
         config, record = read_run_config(run_dir), last_progress_record(run_dir) or {}

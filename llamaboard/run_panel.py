@@ -122,7 +122,7 @@ def build_run_panel(
     outputs = [view_state, progress, error, chart, log, run_config, table, abort_button, resume_button, resume_choice, remove_button]
 
     def refresh(view: RunView, lang: str) -> dict:
-        queued = queue.queued_dirs()
+        queued = queue.queued_kinds()
         view.history = history_rows(find_runs(workspace.saves_dir), queued, workspace.saves_dir, lang, kinds)
         _choose_run(view, view.history)
         history = view.unless_shown("history", (lang, [row.cells for row in view.history]), history_table(view.history, lang))
@@ -138,7 +138,7 @@ def build_run_panel(
                 table: history,
                 **_buttons(view, None),
             }
-        state = read_state(view.run_dir, view.run_dir in queued)
+        state = read_state(view.run_dir, queued.get(view.run_dir))
         view.reader.poll()
         log_text = tail_text(view.run_dir / RUNNING_LOG_FILE)
         label = str(view.run_dir.relative_to(workspace.saves_dir))

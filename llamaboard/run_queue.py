@@ -46,8 +46,9 @@ class RunQueue:
             return []
         return [Launch.from_json(item) for item in data.get("queue", [])]
 
-    def queued_dirs(self) -> set[Path]:
-        return {entry.run_dir for entry in self.entries()}
+    def queued_kinds(self) -> dict[Path, str]:
+        """Each queued job's run directory and kind."""
+        return {entry.run_dir: entry.kind for entry in self.entries()}
 
     def _save(self, entries: list[Launch]) -> None:
         write_json_atomic(self.saves_dir / QUEUE_FILE, {"queue": [entry.to_json() for entry in entries]})

@@ -106,18 +106,21 @@ class RunState:
         return self.state in ACTIVE_STATES
 
 
-def read_state(run_dir: Path, queued: bool = False) -> RunState:
-    """The job's state from ``status.json``, checked against the process it names; ``launch.json`` before that."""
+def read_state(run_dir: Path, queued_kind: Optional[str] = None) -> RunState:
+    """The job's state from ``status.json``, checked against the process it names; ``launch.json`` before that.
+
+    ``queued_kind`` is the kind of job the UI's queue holds for ``run_dir`` (None when it is not queued).
+    """
     run_dir = Path(run_dir)
     status, launch = read_json(run_dir / STATUS_FILE), read_json(run_dir / LAUNCH_FILE)
-    kind = (status or {}).get("kind") or (launch or {}).get("kind") or "train"
+    kind = (status or {}).get("kind") or queued_kind or (launch or {}).get("kind") or "train"
     if status is not None:
         state, pid = status.get("state", "failed"), status.get("pid")
         if state == "running" and not pid_alive(pid):
             error = f"The {kind} process ended without writing its final status; see {RUNNING_LOG_FILE}."
             return RunState("failed", kind, pid, error, status.get("start_time"))
         return RunState(state, kind, pid, status.get("error"), status.get("start_time"))
-    if queued:
+    if queued_kind:
         return RunState("queued", kind)
     if launch is None:
         return RunState("created", kind)

@@ -26,7 +26,7 @@ def test_history_lists_every_run_with_state_steps_and_last_loss(tmp_path):
     write_run(saves, "done", "finished", steps=30, checkpoints=(10, 20, 30))
     write_run(saves, "live", "running", steps=12)
     write_run(saves, "waiting", None)
-    rows = history_rows(find_runs(saves), {saves / "llamaboard-tiny/lora/waiting"}, saves, "en", ("train",))
+    rows = history_rows(find_runs(saves), {saves / "llamaboard-tiny/lora/waiting": "train"}, saves, "en", ("train",))
     by_run = {row.cells[0]: row.cells for row in rows}
     assert by_run["llamaboard-tiny/lora/done"][1:] == (
         "train",
@@ -79,7 +79,7 @@ def test_a_cli_run_with_its_own_output_dir_is_in_the_history_and_the_picker(tmp_
     )
     (run_dir / "model.safetensors").write_text("")
     assert find_runs(saves) == [run_dir]
-    assert [row.cells[0] for row in history_rows(find_runs(saves), set(), saves, "en", ("train",))] == ["identity"]
+    assert [row.cells[0] for row in history_rows(find_runs(saves), {}, saves, "en", ("train",))] == ["identity"]
     assert [label for label, _ in adapter_choices(saves, "llamaboard-tiny", "full")] == ["identity", "identity/checkpoint-180"]
     assert adapter_choices(saves, "llamaboard-tiny", "lora") == []
 
