@@ -13,9 +13,10 @@ import sys
 
 from workflows.config import format_help, load_config
 from workflows.errors import UserError
+from workflows.stages import AVAILABLE_STAGES
 
 COMMANDS = {
-    "train": "Train a model (stages pt, sft) and write a run directory.",
+    "train": f"Train a model (stages {', '.join(AVAILABLE_STAGES)}) and write a run directory.",
     "preview-data": "Show how examples are tokenised and masked (loads only the tokenizer).",
     "api": "Serve the model (with its adapters) as an OpenAI-compatible API on API_HOST:API_PORT (default 127.0.0.1:8000).",
     "chat": "Chat with the model in the terminal, streaming (`clear` starts over, `exit` quits).",

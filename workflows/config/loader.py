@@ -150,6 +150,11 @@ def format_help(groups: Iterable[str] = tuple(GROUPS)) -> str:
     for group in groups:
         model = GROUPS[group]
         lines.append(f"\n{group} keys ({model.__doc__.strip()})")
+        if model is PassThroughArgs:  # dozens of fields documented by transformers: names only
+            names = ", ".join(model.model_fields)
+            text = f"passed to TrainingArguments unchanged: {names}"
+            lines.extend(textwrap.wrap(text, width=100, initial_indent="  ", subsequent_indent="  "))
+            continue
         for key, info in model.model_fields.items():
             head = f"  {key} ({_type_name(info.annotation)}, default {info.default!r})"
             lines.append(head)
