@@ -144,10 +144,10 @@ def build_chat_tab(form: Form, bar: TopBar, workspace: Workspace) -> None:
         import openai
 
         if not current:
-            yield history, base_history, text, notice(message(lang, "chat_not_loaded"), "error")
+            yield {status: notice(message(lang, "chat_not_loaded"), "error")}
             return
         if not text.strip():
-            yield history, base_history, text, gr.update()
+            yield {}
             return
         turn = talk.change()  # this answer supersedes any still streaming
         histories = [list(history or []), list(base_history or [])]
@@ -162,11 +162,16 @@ def build_chat_tab(form: Form, bar: TopBar, workspace: Workspace) -> None:
                 if talk.changes != turn:
                     return  # the conversation changed under this answer: leave the page alone
                 histories[index][-1]["content"] += piece
-                yield histories[0], histories[1], "", gr.update()
+                yield {chatbot: histories[0], base_chatbot: histories[1], query: ""}
         except openai.APIError as error:
-            yield histories[0], histories[1], "", notice(message(lang, "chat_error", error=str(error)), "error")
+            yield {
+                chatbot: histories[0],
+                base_chatbot: histories[1],
+                query: "",
+                status: notice(message(lang, "chat_error", error=str(error)), "error"),
+            }
             return
-        yield histories[0], histories[1], "", gr.update()
+        yield {chatbot: histories[0], base_chatbot: histories[1], query: ""}
 
     def undo_turn(history, base_history, talk: Conversation):
         talk.change()
