@@ -360,7 +360,7 @@ def test_json_file_that_is_not_a_list_fails(tmp_path):
         (
             {"ranking": True, "columns": {"chosen": "c", "rejected": "r"}},
             "sft",
-            "holds chosen/rejected pairs (ranking): use it with stage rm, dpo or orpo, not `sft`",
+            "holds chosen/rejected pairs (ranking): use it with stage rm or dpo, not `sft`",
         ),
         ({}, "kto", "Dataset `d` has no `kto_tag` column, which stage kto needs"),
         ({"columns": {"kto_tag": "label"}}, "sft", "is a KTO dataset"),

@@ -41,7 +41,7 @@ def dataset_fits(attr: DatasetAttr, stage: str) -> bool:
 def stage_mismatch(attr: DatasetAttr, stage: str) -> Optional[str]:
     """Why ``attr`` does not suit ``stage``, naming the fix; None when it does."""
     shape = STAGES[stage].data
-    ranking_stages = ", ".join(name for name, spec in STAGES.items() if spec.data == "ranking")
+    ranking_stages = " or ".join(name for name, spec in STAGES.items() if spec.data == "ranking")
     if shape == "ranking" and not attr.ranking:
         return (
             f"Dataset `{attr.name}` has no chosen/rejected pairs, which stage `{stage}` needs: pick a preference dataset, "
