@@ -41,11 +41,28 @@ def test_predict_is_a_job_writing_one_line_per_example(tiny_model_dir, tmp_path)
     assert [(row["current_steps"], row["total_steps"]) for row in progress] == [(0, 5), (2, 5), (4, 5), (5, 5)]
     assert progress[-1]["percentage"] == 100.0
     assert "Wrote 5 predictions" in (tmp_path / "running_log.txt").read_text()
+    # scores: one line per prediction, and LLaMA-Factory's averaged names
+    from workflows.eval.metrics import similarity_scores
+
+    scores = [json.loads(line) for line in (tmp_path / "predict_scores.jsonl").read_text().splitlines()]
+    assert scores == [similarity_scores(record["predict"], record["label"]) for record in records]
+    results = json.loads((tmp_path / "predict_results.json").read_text())
+    assert results["predict_bleu-4"] == round(sum(row["bleu-4"] for row in scores) / 5, 4)
+    assert {"predict_rouge-1", "predict_rouge-2", "predict_rouge-l", "predict_samples_per_second"} <= set(results)
+    assert results["predict_samples"] == 5 and results["complete"] is True
 
 
 def test_predict_without_a_dataset_is_a_user_error(tiny_model_dir, tmp_path):
     result = run_cli("predict", f"output_dir={tmp_path}")
-    assert result.returncode == 2 and "set `dataset`" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 2 and "set `eval_dataset` (or `dataset`)" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_predict_without_reference_answers_is_a_user_error_naming_the_column(tiny_model_dir, tmp_path):
+    (tmp_path / "dataset_info.json").write_text(json.dumps({"questions": {"file_name": "questions.json"}}))
+    (tmp_path / "questions.json").write_text(json.dumps([{"instruction": "Who are you?"}]))
+    result = run_cli("predict", "eval_dataset=questions", f"dataset_dir={tmp_path}", f"output_dir={tmp_path / 'out'}", *GREEDY)
+    assert result.returncode == 2 and "column `output` (columns.response) is not in questions.json" in result.stderr
+    assert not (tmp_path / "out" / "predict_results.json").exists() and not (tmp_path / "out" / "generated_predictions.jsonl").exists()
 
 
 def test_webchat_page_answers_through_gradio(tiny_model_dir, tmp_path):
