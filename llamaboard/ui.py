@@ -8,6 +8,8 @@ config loading reach them without further wiring.
 import gradio as gr
 
 from llamaboard.chat_tab import build_chat_tab
+from llamaboard.evaluate_tab import build_evaluate_tab
+from llamaboard.export_tab import build_export_tab
 from llamaboard.form import Form
 from llamaboard.paths import Workspace
 from llamaboard.run_queue import RunQueue
@@ -44,8 +46,12 @@ def build_ui(workspace: Workspace, lang: str = "en") -> tuple[gr.Blocks, Form]:
         with gr.Tabs():
             with form.tab("train_tab"):
                 build_train_tab(demo, form, bar, workspace, queue)
+            with form.tab("evaluate_tab"):
+                build_evaluate_tab(demo, form, bar, workspace, queue)
             with form.tab("chat_tab"):
                 build_chat_tab(form, bar, workspace)
+            with form.tab("export_tab"):
+                build_export_tab(demo, form, bar, workspace, queue)
         bar.lang.change(form.relabel, bar.lang, form.components, show_progress="hidden")
         demo.load(device_choices, None, bar.devices, show_progress="hidden")
     return demo, form

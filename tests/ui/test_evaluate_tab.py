@@ -1,0 +1,89 @@
+"""The Evaluate & Predict tab in a real browser: a predict job on the built-in tiny model, watched to its scores,
+and the Train and Evaluate tabs keeping separate controls for the keys they share."""
+
+import re
+
+import pytest
+import yaml
+from browser_helpers import open_page, type_into, wait_for
+from conftest import screenshot
+
+from llamaboard.evaluate_tab import metrics_table, predictions_table
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def open_evaluate_tab(page, url: str) -> None:
+    open_page(page, url)
+    page.get_by_role("tab", name="Evaluate & Predict").click()
+    page.locator("#eval-start_button").wait_for()
+
+
+def command_yaml(page, component_id: str) -> str:
+    """The lines of a gr.Code that CodeMirror draws (those in view: the model and data keys come first)."""
+    code = page.locator(f"#{component_id} .cm-content")
+    code.wait_for()
+    return code.inner_text()
+
+
+def test_train_and_evaluate_tabs_keep_their_own_controls_for_shared_keys(app_server, page):
+    open_page(page, app_server.url)
+    type_into(page, "train-field-max_samples", "7")
+    page.click("#preview_command_button")
+    assert re.search(r"^max_samples: 7$", command_yaml(page, "command_yaml"), re.M)
+    page.get_by_role("tab", name="Evaluate & Predict").click()
+    for key in ("dataset", "cutoff_len", "max_samples", "per_device_eval_batch_size"):
+        assert page.locator(f"#eval-field-{key}").is_visible(), key
+    type_into(page, "eval-field-max_samples", "3")
+    page.click("#eval-preview_command_button")
+    text = command_yaml(page, "eval-command_yaml")
+    assert re.search(r"^max_samples: 3$", text, re.M)
+    assert " predict " in page.locator("#eval-command_line").inner_text()
+    page.get_by_role("tab", name="Train").click()
+    page.click("#preview_command_button")
+    page.wait_for_timeout(500)
+    assert re.search(r"^max_samples: 7$", command_yaml(page, "command_yaml"), re.M)  # the Train tab's own value, untouched
+
+
+def test_benchmark_mode_names_the_missing_task(app_server, page):
+    open_evaluate_tab(page, app_server.url)
+    page.locator("#eval-mode").get_by_label("Benchmark (MMLU / C-Eval / CMMLU)").check()
+    page.locator("#eval-field-task").wait_for()
+    assert not page.locator("#eval-field-dataset").is_visible()
+    page.click("#eval-preview_command_button")
+    page.locator("#eval-form_message").get_by_text("`task`").wait_for()
+
+
+def test_predict_job_from_the_tab_shows_progress_metrics_and_predictions(app_server, page):
+    open_evaluate_tab(page, app_server.url)
+    assert not page.locator("#eval-field-do_sample input").is_checked()  # greedy by default: repeatable scores
+    type_into(page, "eval-field-max_samples", "6")
+    type_into(page, "eval-field-max_new_tokens", "8")
+    type_into(page, "eval-field-per_device_eval_batch_size", "2")
+    type_into(page, "eval-run_name", "browser_predict")
+    page.click("#eval-preview_command_button")
+    text = command_yaml(page, "eval-command_yaml")
+    assert re.search(r"^dataset: identity$", text, re.M) and re.search(r"^max_samples: 6$", text, re.M)
+    screenshot(page, "evaluate_tab_preview")
+    page.click("#eval-start_button")
+    page.locator("#eval-form_message").get_by_text("browser_predict").wait_for()
+    page.locator("#eval-run_progress").get_by_text("browser_predict").wait_for()
+    page.locator("#eval-run_progress").get_by_text("finished").wait_for(timeout=180_000)
+    metrics = page.locator("#eval-metrics")
+    metrics.get_by_text("predict_bleu-4").wait_for(timeout=20_000)
+    predictions = page.locator("#eval-predictions")
+    predictions.get_by_text("prediction").first.wait_for()
+    assert page.locator("#eval-results_note").get_by_text("browser_predict").is_visible()
+    screenshot(page, "evaluate_tab_predict_done")
+
+    run_dir = app_server.workdir / "saves" / "llamaboard-tiny" / "predict" / "browser_predict"
+    written = yaml.safe_load((run_dir / "run.yaml").read_text())
+    assert (written["do_sample"], written["max_new_tokens"], written["do_predict"], written["task"]) == (False, 8, True, None)
+    table = predictions_table(run_dir, "en")
+    assert len(table["data"]) == 6 and table["headers"][1:4] == ["prompt", "prediction", "reference"]
+    first_reference = table["data"][0][3]
+    wait_for(lambda: predictions.get_by_text(first_reference[:30]).count() > 0, 10, "the first reference in the table")
+    scores = dict(metrics_table(run_dir, "en")["data"])
+    assert scores["predict_samples"] == 6 and scores["complete"] is True
+    # the history lists the job as a predict run
+    assert "predict" in page.locator("#eval-history_table").inner_text()
