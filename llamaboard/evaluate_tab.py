@@ -137,24 +137,24 @@ def metrics_table(run_dir: Optional[Path], lang: str) -> Optional[dict[str, Any]
 
 
 def predictions_table(run_dir: Optional[Path], lang: str) -> Optional[dict[str, Any]]:
-    """Predict: prompt / prediction / reference with each row's BLEU-4 and ROUGE-L; benchmark: each question's answer."""
+    """Predict: each row's BLEU-4 and ROUGE-L with its prompt / prediction / reference; benchmark: each question's answer."""
     if run_dir is None:
         return None
     predictions = _read_jsonl(run_dir / PREDICTIONS_FILE)
     if predictions:
         scores = _read_jsonl(run_dir / PREDICT_SCORES_FILE)
-        columns = ("number", "prompt", "prediction", "reference", "bleu4", "rougel")
+        columns = ("number", "bleu4", "rougel", "prompt", "prediction", "reference")  # the short scores first: always in view
         rows = []
         for number, record in enumerate(predictions):
             score = scores[number] if number < len(scores) else {}
             rows.append(
                 [
                     number + 1,
+                    _number(score.get("bleu-4")),
+                    _number(score.get("rouge-l")),
                     record.get("prompt", ""),
                     record.get("predict", ""),
                     record.get("label", ""),
-                    _number(score.get("bleu-4")),
-                    _number(score.get("rouge-l")),
                 ]
             )
         return {"headers": [message(lang, f"column_{column}") for column in columns], "data": rows}

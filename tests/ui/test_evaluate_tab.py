@@ -1,6 +1,7 @@
 """The Evaluate & Predict tab in a real browser: a predict job on the built-in tiny model, watched to its scores,
 and the Train and Evaluate tabs keeping separate controls for the keys they share."""
 
+import json
 import re
 
 import pytest
@@ -80,10 +81,28 @@ def test_predict_job_from_the_tab_shows_progress_metrics_and_predictions(app_ser
     written = yaml.safe_load((run_dir / "run.yaml").read_text())
     assert (written["do_sample"], written["max_new_tokens"], written["do_predict"], written["task"]) == (False, 8, True, None)
     table = predictions_table(run_dir, "en")
-    assert len(table["data"]) == 6 and table["headers"][1:4] == ["prompt", "prediction", "reference"]
-    first_reference = table["data"][0][3]
+    assert len(table["data"]) == 6 and table["headers"] == ["#", "BLEU-4", "ROUGE-L", "prompt", "prediction", "reference"]
+    first_reference = table["data"][0][5]
     wait_for(lambda: predictions.get_by_text(first_reference[:30]).count() > 0, 10, "the first reference in the table")
     scores = dict(metrics_table(run_dir, "en")["data"])
     assert scores["predict_samples"] == 6 and scores["complete"] is True
     # the history lists the job as a predict run
     assert "predict" in page.locator("#eval-history_table").inner_text()
+
+
+def test_benchmark_results_and_answers_become_tables(tmp_path):
+    """results.json (per category and subject) and benchmark_answers.jsonl as the tab shows them."""
+    results = {
+        "task": "mmlu_test",
+        "complete": True,
+        "categories": {"Average": {"accuracy": 50.0, "correct": 1, "total": 2}, "STEM": {"accuracy": None, "correct": 0, "total": 0}},
+        "subjects": {"abstract_algebra": {"name": "abstract algebra", "category": "STEM", "accuracy": 50.0, "correct": 1, "total": 2}},
+    }
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    answers = [{"subject": "abstract_algebra", "index": 0, "answer": "A", "predict": "A", "correct": True}]
+    (tmp_path / "benchmark_answers.jsonl").write_text("".join(json.dumps(row) + "\n" for row in answers) + '{"half a line')
+    table = metrics_table(tmp_path, "zh")
+    assert table["headers"][2] == "准确率（%）"
+    assert table["data"] == [["Average", "", 50.0, 1, 2], ["STEM", "", "", 0, 0], ["abstract algebra", "STEM", 50.0, 1, 2]]
+    assert predictions_table(tmp_path, "en")["data"] == [["abstract_algebra", 1, "A", "A", True]]
+    assert metrics_table(tmp_path / "missing", "en") is None and predictions_table(None, "en") is None
