@@ -1,7 +1,17 @@
 """The slice of OpenAI's chat-completions wire format this server speaks.
 
 Request bounds live here, in the schema, so a bad value is refused with a 400
-before it reaches the model, and the official client's requests parse as-is.
+before it reaches the model, and the official client's requests parse as-is:
+
+- ``n`` at most ``MAX_N`` (8; OpenAI allows 128): the choices are generated
+  together, as rows of one batch, and one request should not fill a batch;
+- ``stop``: at most 4 strings (OpenAI's limit), each at most
+  ``MAX_STOP_LENGTH`` characters, since every generated piece is matched
+  against each of them;
+- no text anywhere may hold a lone surrogate (``"\\ud800"`` is valid JSON
+  but no character; the tokenizer cannot encode it), and the body may nest
+  at most ``MAX_DEPTH`` levels (a tool's JSON schema included);
+- each ``tools`` entry is ``{"type": "function", "function": {"name": ...}}``.
 """
 
 import json
@@ -9,9 +19,14 @@ import time
 import uuid
 from typing import Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from workflows.templates.tools import FunctionCall
+
+MAX_N = 8
+MAX_STOP_STRINGS = 4
+MAX_STOP_LENGTH = 256
+MAX_DEPTH = 64
 
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "observation"}
 
@@ -63,6 +78,28 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
+def check_text_and_depth(data):
+    """Refuse a lone surrogate in any string (keys too) and nesting deeper than MAX_DEPTH, walking without recursion."""
+    pending = [(data, 1, "")]
+    while pending:
+        value, depth, where = pending.pop()
+        if depth > MAX_DEPTH:
+            raise ValueError(f"the request nests deeper than {MAX_DEPTH} levels (at `{where}`)")
+        if isinstance(value, str):
+            if not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise ValueError(f"`{where or 'body'}` holds a lone surrogate, which is not valid Unicode text") from None
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                pending.append((key, depth, where))
+                pending.append((item, depth + 1, f"{where}.{key}" if where else str(key)))
+        elif isinstance(value, list):
+            pending.extend((item, depth + 1, f"{where}.{index}") for index, item in enumerate(value))
+    return data
+
+
 class ChatCompletionRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
     model: str
@@ -70,13 +107,47 @@ class ChatCompletionRequest(BaseModel):
     temperature: Optional[float] = Field(None, ge=0, le=2)
     top_p: Optional[float] = Field(None, gt=0, le=1)
     max_tokens: Optional[int] = Field(None, ge=1)
+    max_completion_tokens: Optional[int] = Field(None, ge=1)
+    """OpenAI's newer name for ``max_tokens``; ``max_tokens`` wins when both are given."""
     stop: Union[str, list[str], None] = None
-    n: int = Field(1, ge=1, le=16)
+    n: int = Field(1, ge=1, le=MAX_N)
     stream: bool = False
     stream_options: Optional[StreamOptions] = None
     tools: Optional[list[dict]] = None
     tool_choice: Union[Literal["none", "auto"], None] = None
     """"none" serves the request as if no tools were offered; forcing a call ("required", a named function) is refused."""
+
+    _check_text_and_depth = model_validator(mode="before")(check_text_and_depth)
+
+    @model_validator(mode="after")
+    def _one_max_tokens(self):
+        self.max_tokens = self.max_tokens or self.max_completion_tokens
+        return self
+
+    @field_validator("stop")
+    @classmethod
+    def _few_short_stops(cls, stop):
+        stops = [stop] if isinstance(stop, str) else stop or []
+        if len(stops) > MAX_STOP_STRINGS:
+            raise ValueError(f"at most {MAX_STOP_STRINGS} stop strings are allowed, not {len(stops)}")
+        if any(len(item) > MAX_STOP_LENGTH for item in stops):
+            raise ValueError(f"a stop string may be at most {MAX_STOP_LENGTH} characters long")
+        return stop
+
+    @field_validator("tools")
+    @classmethod
+    def _function_tools(cls, tools):
+        for index, tool in enumerate(tools or []):
+            function = tool.get("function")
+            if tool.get("type", "function") != "function":
+                raise ValueError(f'tools.{index}: `type` must be "function"')
+            if not isinstance(function, dict):
+                raise ValueError(f'tools.{index}: `function` must be an object with a `name`, like {{"name": "get_weather", ...}}')
+            if not isinstance(function.get("name"), str) or not function["name"]:
+                raise ValueError(f"tools.{index}.function: `name` must be a non-empty string")
+            if function.get("parameters") is not None and not isinstance(function["parameters"], dict):
+                raise ValueError(f"tools.{index}.function: `parameters` must be a JSON schema object")
+        return tools
 
     def generation(self) -> dict:
         """Engine overrides for the values the request sets; the rest come from the server's config."""
@@ -96,7 +167,7 @@ class ChatCompletionRequest(BaseModel):
 
     def offered_calls(self, calls: list[FunctionCall]) -> list[FunctionCall]:
         """``calls`` when every one names an offered tool, else [] (the answer is then plain text)."""
-        names = {tool.get("function", tool).get("name") for tool in self.offered_tools}
+        names = {tool["function"]["name"] for tool in self.offered_tools}
         return calls if calls and all(call.name in names for call in calls) else []
 
     def turns(self) -> list[dict]:

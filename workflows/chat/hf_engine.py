@@ -1,20 +1,204 @@
-"""The default backend: Hugging Face transformers on whatever device torch sees.
+"""The default backend: Hugging Face transformers on whatever device torch sees, with requests batched together.
 
-Streaming runs ``generate`` in a thread that feeds a ``TokenStreamer``;
-the caller reads pieces as they come. Generation ends at the template's stop
-words (they are eos ids here), at a user stop string, at ``max_new_tokens``,
-or when the caller closes the stream.
+Every answer (a stream, each of ``n`` choices, each conversation of
+``batch``) is a job handed to one scheduler thread, the only thread that runs
+the model. The scheduler groups the waiting jobs that share sampling settings
+into one left-padded ``generate`` call (at most ``MAX_BATCH_ROWS`` rows) and
+hands each row's tokens to its reader as they come; the reader decodes them
+(``IncrementalDecoder``), so decoding runs on the callers' threads.
+
+Requests that arrive while a batch runs are not left waiting for it to end:
+at the next step the batch yields (a stopping criterion ends ``generate``),
+and the unfinished rows are queued again with what they generated so far as
+part of their prompt, so the next call runs them together with the newcomers
+("continuous batching by recompute": the yielding costs one prefill). A batch
+also yields when a request it cannot take (other sampling settings, or no
+room) has waited ``SLICE_S``, so different settings take turns.
+
+A row ends at the template's stop words (they are eos ids here), at its own
+``max_new_tokens``, when its reader closes the stream (a client went away) or
+at a user stop string (the reader closes it). A job whose stream is closed
+while it waits is dropped without running. When the queue runs empty the
+scheduler hands freed memory back to the system.
 """
 
+import collections
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import queue
 import threading
+import time
+import weakref
 from collections.abc import Iterator
 from typing import Optional
 
 from workflows.chat.base import Response, TextStream
-from workflows.chat.streamer import TokenStreamer
+from workflows.chat.streamer import IncrementalDecoder
 from workflows.chat.templated import TemplatedEngine, context_length_of, cut_at_stops
 from workflows.config import RunConfig
 from workflows.models.loader import load_model, merge_adapters
+
+MAX_BATCH_ROWS = int(os.environ.get("LLAMABOARD_MAX_BATCH", "16"))
+"""Most answers generated in one batch (environment: LLAMABOARD_MAX_BATCH)."""
+GATHER_S = 0.005
+"""How long an idle scheduler waits after the first request for others arriving with it."""
+SLICE_S = 2.0
+"""How long a request that cannot join the running batch waits before that batch yields to it."""
+
+_END = object()
+
+
+class _Job:
+    """One answer: its prompt, its settings, the tokens generated so far and the queue its reader takes them from."""
+
+    def __init__(self, prompt_ids: list[int], settings: dict, max_new_tokens: int):
+        self.prompt_ids = prompt_ids
+        self.settings = settings
+        self.key = tuple(sorted((name, str(value)) for name, value in settings.items()))
+        self.max_new_tokens = max_new_tokens
+        self.stop_ids = set(settings["eos_token_id"])
+        self.ids: list[int] = []
+        self.done = False
+        self.cancelled = threading.Event()
+        self.out: queue.SimpleQueue = queue.SimpleQueue()
+        self.since = time.monotonic()
+
+    def finish(self, error: Optional[BaseException] = None) -> None:
+        if not self.done:
+            self.done = True
+            self.out.put(error or _END)
+
+
+class Scheduler:
+    """Queues jobs and runs them in batches on its own thread; ``run_batch(rows, control)`` generates one batch."""
+
+    def __init__(self, run_batch, max_rows: int = MAX_BATCH_ROWS, gather_s: float = GATHER_S, slice_s: float = SLICE_S):
+        self._run_batch = weakref.WeakMethod(run_batch)  # the thread ends once the engine is gone
+        self.max_rows, self.gather_s, self.slice_s = max_rows, gather_s, slice_s
+        self._cond = threading.Condition()
+        self._waiting: list[_Job] = []
+        self._held = 0
+        self.batch_rows: collections.deque[int] = collections.deque(maxlen=1000)
+        """Rows of each ``generate`` call, newest last (what tests and benchmarks read)."""
+        self.running: list[_Job] = []
+        """The rows of the batch being generated now."""
+        threading.Thread(target=self._loop, name="hf-scheduler", daemon=True).start()
+
+    def submit(self, jobs: list[_Job]) -> None:
+        with self._cond:
+            self._waiting.extend(jobs)
+            self._cond.notify()
+
+    def cancel(self, job: _Job) -> None:
+        """Stop ``job``: a waiting one ends now, a running one at its batch's next step."""
+        job.cancelled.set()
+        with self._cond:
+            if job in self._waiting:
+                self._waiting.remove(job)
+                job.finish()
+
+    def waiting(self) -> int:
+        with self._cond:
+            return len(self._waiting)
+
+    def busy(self) -> bool:
+        """Whether any job waits or runs."""
+        with self._cond:
+            return bool(self._waiting) or any(not job.done for job in self.running)
+
+    @contextlib.contextmanager
+    def hold(self):
+        """Start no batch inside this block (the batch already running goes on): requests queue up, for tests."""
+        with self._cond:
+            self._held += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._held -= 1
+                self._cond.notify()
+
+    def should_yield(self, rows: list[_Job]) -> bool:
+        """Whether the running batch should end now so that waiting jobs can run (see the module's docstring)."""
+        with self._cond:
+            if not self._waiting:
+                return False
+            active = sum(not job.done for job in rows)
+            if active < self.max_rows and any(job.key == rows[0].key for job in self._waiting):
+                return True
+            return time.monotonic() - min(job.since for job in self._waiting) > self.slice_s
+
+    def _next_rows(self) -> Optional[list[_Job]]:
+        """The next batch's rows; None once the engine is gone."""
+        with self._cond:
+            was_idle = not self._waiting
+            while not self._waiting or self._held:
+                _release_memory()
+                if not self._cond.wait(timeout=5) and self._run_batch() is None:
+                    return None
+        if was_idle:
+            time.sleep(self.gather_s)  # requests sent together arrive a few milliseconds apart
+        with self._cond:
+            if not self._waiting:
+                return []
+            oldest = min(self._waiting, key=lambda job: job.since)
+            rows = sorted((job for job in self._waiting if job.key == oldest.key), key=lambda job: job.since)[: self.max_rows]
+            for job in rows:
+                self._waiting.remove(job)
+            self.running = rows
+            return rows
+
+    def _loop(self) -> None:
+        while True:
+            rows = self._next_rows()
+            if rows is None:
+                return
+            if not rows:
+                continue
+            run_batch = self._run_batch()
+            if run_batch is None:
+                return
+            self.batch_rows.append(len(rows))
+            try:
+                yielded = run_batch(rows, self)
+            except BaseException as error:  # every reader of the batch re-raises it
+                yielded = False
+                for job in rows:
+                    job.finish(error)
+            finally:
+                del run_batch  # no strong reference to the engine while idle
+            again = [job for job in rows if yielded and not job.done and not job.cancelled.is_set()]
+            for job in rows:
+                if job not in again:
+                    job.finish()
+            now = time.monotonic()
+            for job in again:
+                job.since = now
+            self.submit(again)
+
+
+def _release_memory() -> None:
+    """Give freed heap (and cached GPU memory) back to the system, so an idle server shrinks back after a burst."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _load_libc():
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "malloc_trim") else None
+
+
+_LIBC = _load_libc()
 
 
 class HuggingFaceEngine(TemplatedEngine):
@@ -25,6 +209,7 @@ class HuggingFaceEngine(TemplatedEngine):
         model = merge_adapters(load_model(config.model, self.tokenizer), self.adapters)
         self.model = model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
         self.context_length = context_length_of(model.config, config.data.cutoff_len)
+        self.scheduler = Scheduler(self._generate)
 
     def _generation_kwargs(self, prompt_length: int, overrides: dict) -> dict:
         """``generate`` arguments: the request's ``sampling`` in transformers' terms."""
@@ -33,7 +218,7 @@ class HuggingFaceEngine(TemplatedEngine):
             "max_new_tokens": sampling.max_new_tokens,
             "repetition_penalty": sampling.repetition_penalty,
             "do_sample": not sampling.greedy,
-            "eos_token_id": self.stop_ids,
+            "eos_token_id": list(self.stop_ids),
             "pad_token_id": self.tokenizer.pad_token_id,
         }
         if sampling.greedy:
@@ -42,63 +227,91 @@ class HuggingFaceEngine(TemplatedEngine):
             kwargs.update(temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k)
         return kwargs
 
+    def _job(self, prompt_ids: list[int], gen: dict) -> _Job:
+        settings = self._generation_kwargs(len(prompt_ids), gen)
+        return _Job(list(prompt_ids), settings, settings.pop("max_new_tokens"))
+
     def stream_ids(self, prompt_ids: list[int], stop: Optional[list[str]] = None, **gen) -> TextStream:
+        job = self._job(prompt_ids, gen)
+        self.scheduler.submit([job])
+        return self._stream(job, stop or [])
+
+    def _stream(self, job: _Job, stops: list[str]) -> TextStream:
+        def cancel() -> None:
+            self.scheduler.cancel(job)
+
+        return TextStream(self._pieces(job, stops, cancel), cancel=cancel)
+
+    def _tokens(self, job: _Job, decoder: IncrementalDecoder) -> Iterator[str]:
+        """The job's text as its tokens arrive, several at a time when the reader lags behind."""
+        while True:
+            items = [job.out.get()]
+            while items[-1] is not _END and not isinstance(items[-1], BaseException) and not job.out.empty():
+                items.append(job.out.get())
+            end = items[-1] if items[-1] is _END or isinstance(items[-1], BaseException) else None
+            piece = decoder.add([item for item in items if isinstance(item, int)])
+            if piece:
+                yield piece
+            if isinstance(end, BaseException):
+                raise end
+            if end is _END:
+                break
+        if piece := decoder.flush():
+            yield piece
+
+    def _pieces(self, job: _Job, stops: list[str], cancel) -> Iterator[str]:
+        """Yield text as it is safe to show; return the Response once the job has ended."""
+        decoder = IncrementalDecoder(self.tokenizer)
+        text, hit_stop = yield from cut_at_stops(self._tokens(job, decoder), stops, cancel)
+        ids = decoder.ids
+        ended = hit_stop or (ids and ids[-1] in job.stop_ids) or len(ids) < job.max_new_tokens
+        return Response(text, len(job.prompt_ids), len(ids), "stop" if ended else "length")
+
+    def _generate(self, rows: list[_Job], scheduler: Scheduler) -> bool:
+        """One ``generate`` call over ``rows`` (run by the scheduler thread); True when it ended early to let others in."""
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList
 
-        kwargs = self._generation_kwargs(len(prompt_ids), gen)
-        cancelled = threading.Event()
+        class Control(StoppingCriteria):
+            """Hands each row's new token to its reader and says which rows are finished, or that the batch yields."""
 
-        class _Cancelled(StoppingCriteria):
+            yielded = False
+
             def __call__(self, input_ids, scores, **_):
-                return torch.full((input_ids.shape[0],), cancelled.is_set(), dtype=torch.bool, device=input_ids.device)
+                for job, token in zip(rows, input_ids[:, -1].tolist()):
+                    if job.done:
+                        continue
+                    if job.cancelled.is_set():
+                        job.finish()
+                        continue
+                    job.ids.append(token)
+                    job.out.put(token)
+                    if token in job.stop_ids or len(job.ids) >= job.max_new_tokens:
+                        job.finish()
+                finished = [job.done for job in rows]
+                if not all(finished) and scheduler.should_yield(rows):
+                    self.yielded = True
+                    finished = [True] * len(rows)
+                return torch.tensor(finished, dtype=torch.bool, device=input_ids.device)
 
-        streamer = TokenStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        input_ids = torch.tensor([prompt_ids], device=self.model.device)
-        outcome: dict = {}
-
-        def run() -> None:
-            try:
-                output = self.model.generate(
-                    input_ids=input_ids,
-                    attention_mask=torch.ones_like(input_ids),
-                    streamer=streamer,
-                    stopping_criteria=StoppingCriteriaList([_Cancelled()]),
-                    **kwargs,
-                )
-                outcome["ids"] = output[0, len(prompt_ids) :].tolist()
-            except BaseException as error:  # handed to the reading thread, which re-raises it
-                outcome["error"] = error
-                streamer.end()
-
-        thread = threading.Thread(target=run, name="generate", daemon=True)
-        thread.start()
-        pieces = self._pieces(streamer, thread, outcome, cancelled, stop or [], len(prompt_ids), kwargs["max_new_tokens"])
-        return TextStream(pieces, cancel=cancelled.set)
-
-    def _pieces(self, streamer, thread, outcome, cancelled, stops, prompt_length, max_new_tokens) -> Iterator[str]:
-        """Yield text as it is safe to show; return the Response once generation has ended."""
-        text, hit_stop = yield from cut_at_stops(streamer, stops, cancelled.set)
-        thread.join()
-        if "error" in outcome:
-            raise outcome["error"]
-        ids = outcome["ids"]
-        ended = hit_stop or (ids and ids[-1] in self.stop_ids) or len(ids) < max_new_tokens
-        return Response(text, prompt_length, len(ids), "stop" if ended else "length")
+        control = Control()
+        prompts = [job.prompt_ids + job.ids for job in rows]
+        padded = self.tokenizer.pad({"input_ids": prompts}, padding=True, return_tensors="pt").to(self.model.device)
+        max_new_tokens = max(job.max_new_tokens - len(job.ids) for job in rows)
+        with torch.inference_mode():
+            self.model.generate(
+                **padded, stopping_criteria=StoppingCriteriaList([control]), max_new_tokens=max_new_tokens, **rows[0].settings
+            )
+        return control.yielded
 
     def batch(self, conversations: list[list[dict]], system: Optional[str] = None, **gen) -> list[Response]:
-        """Greedy or sampled answers for a batch, left-padded so every prompt ends where generation starts."""
-        import torch
-
-        prompts = [self.encode(messages, system) for messages in conversations]
-        kwargs = self._generation_kwargs(max(map(len, prompts)), gen)
-        padded = self.tokenizer.pad({"input_ids": prompts}, padding=True, return_tensors="pt").to(self.model.device)
-        with torch.inference_mode():
-            output = self.model.generate(**padded, **kwargs)
+        """Greedy or sampled answers, all queued at once so the scheduler batches them (left-padded)."""
+        jobs = [self._job(self.encode(messages, system), gen) for messages in conversations]
+        self.scheduler.submit(jobs)
         responses = []
-        for prompt, row in zip(prompts, output[:, padded["input_ids"].shape[1] :].tolist()):
-            end = next((index + 1 for index, token in enumerate(row) if token in self.stop_ids), None)
-            ids = row[:end] if end else row
-            text = self.tokenizer.decode(ids, skip_special_tokens=True)
-            responses.append(Response(text, len(prompt), len(ids), "stop" if end else "length"))
+        for job in jobs:
+            stream = self._stream(job, [])
+            for _piece in stream:
+                pass
+            responses.append(stream.response)
         return responses

@@ -1,4 +1,4 @@
-"""A text streamer that hands out every token as soon as it is final.
+"""Token ids to text pieces, handing out every token as soon as it is final.
 
 transformers' ``TextIteratorStreamer`` holds text back until the next space,
 so an answer without spaces (code, an untrained model) arrives all at once
@@ -7,19 +7,28 @@ change is held back: an incomplete UTF-8 character (decoded as U+FFFD) and
 trailing spaces (which tokenizer clean-up may remove before punctuation).
 """
 
-from transformers import TextIteratorStreamer
-
 UNSETTLED = " \ufffd"
 
 
-class TokenStreamer(TextIteratorStreamer):
-    def put(self, value) -> None:
-        if self.skip_prompt and self.next_tokens_are_prompt:
-            self.next_tokens_are_prompt = False
-            return
-        self.token_cache.extend(value.reshape(-1).tolist())
-        text = self.tokenizer.decode(self.token_cache, **self.decode_kwargs)
+class IncrementalDecoder:
+    """Feed it token ids as they come; it returns the text that became final (special tokens skipped)."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+        self.ids: list[int] = []
+        self.shown = 0
+
+    def add(self, ids: list[int]) -> str:
+        self.ids.extend(ids)
+        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
         settled = len(text.rstrip(UNSETTLED))
-        if settled > self.print_len:
-            self.on_finalized_text(text[self.print_len : settled])
-            self.print_len = settled
+        if settled <= self.shown:
+            return ""
+        piece, self.shown = text[self.shown : settled], settled
+        return piece
+
+    def flush(self) -> str:
+        """What is left once no more tokens come."""
+        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        piece, self.shown = text[self.shown :], max(self.shown, len(text))
+        return piece

@@ -1,0 +1,295 @@
+"""What the API server refuses, and how it shares itself between requests (issue 14, items 4-7).
+
+Served in-process (uvicorn on a thread, 127.0.0.1 only) so a test can look at
+the engine: the real Hugging Face engine on the built-in tiny model for
+batching and disconnects, a scripted engine for validation, errors and the
+event loop. Every request has a timeout; every wait is bounded.
+"""
+
+import asyncio
+import concurrent.futures
+import json
+import socket
+import threading
+import time
+
+import httpx
+import openai
+import pytest
+import uvicorn
+
+from tests.test_api_tools import ASK, WEATHER_TOOL, ScriptedEngine
+from workflows.api.app import create_app
+from workflows.api.process import free_port
+from workflows.api.protocol import MAX_N
+from workflows.chat import load_engine
+from workflows.chat.hf_engine import Scheduler, _Job
+from workflows.config import load_config
+
+MODEL = "llamaboard-tiny"
+
+
+def serve(app):
+    """(base URL, stop) for ``app`` on a free 127.0.0.1 port."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    def stop():
+        server.should_exit = True
+        thread.join(timeout=10)
+
+    return f"http://127.0.0.1:{port}/v1", stop
+
+
+def wait_until(condition, timeout: float = 20) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+@pytest.fixture(scope="module")
+def hf(tiny_model_dir):
+    engine = load_engine(load_config(None, ["do_sample=false"]))
+    base_url, stop = serve(create_app(engine, MODEL))
+    yield engine, base_url
+    stop()
+
+
+@pytest.fixture(scope="module")
+def scripted():
+    engine = ScriptedEngine()
+    base_url, stop = serve(create_app(engine, "scripted", max_body_bytes=64 * 1024))
+    yield engine, base_url
+    stop()
+
+
+def run_async(coroutine):
+    with concurrent.futures.ThreadPoolExecutor(1) as thread:  # a loop of its own: browser tests may run one in this thread
+        return thread.submit(asyncio.run, coroutine).result(timeout=300)
+
+
+# item 4: concurrent requests are generated together; abandoned ones stop
+
+
+def test_eight_concurrent_requests_are_generated_in_one_batch_with_the_single_answers(hf):
+    engine, base_url = hf
+    prompts = [f"Question number {index}?" for index in range(8)]
+
+    async def ask_all():
+        async with openai.AsyncOpenAI(base_url=base_url, api_key="unused", max_retries=0, timeout=120) as client:
+
+            async def one(prompt):
+                stream = await client.chat.completions.create(
+                    model=MODEL, messages=[{"role": "user", "content": prompt}], max_tokens=12, stream=True
+                )
+                return "".join([chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices])
+
+            return await asyncio.gather(*map(one, prompts))
+
+    with engine.scheduler.hold():  # all eight queue up before the next batch starts
+        answers = concurrent.futures.ThreadPoolExecutor(1).submit(run_async, ask_all())
+        assert wait_until(lambda: engine.scheduler.waiting() == 8)
+        engine.scheduler.batch_rows.clear()
+    answers = answers.result(timeout=300)
+    assert engine.scheduler.batch_rows[0] == 8
+    singles = [engine.chat([{"role": "user", "content": prompt}], max_new_tokens=12)[0].text for prompt in prompts]
+    assert answers == singles and len(set(answers)) > 1
+
+
+def test_n_choices_are_rows_of_one_batch(hf):
+    engine, base_url = hf
+    client = openai.OpenAI(base_url=base_url, api_key="unused", max_retries=0, timeout=120)
+    engine.scheduler.batch_rows.clear()
+    completion = client.chat.completions.create(model=MODEL, messages=ASK, max_tokens=6, n=3)
+    assert len({choice.message.content for choice in completion.choices}) == 1 and completion.usage.completion_tokens == 18
+    assert list(engine.scheduler.batch_rows) == [3]
+
+
+def test_a_non_streaming_client_that_leaves_stops_its_generation(hf):
+    engine, base_url = hf
+    body = {"model": MODEL, "messages": ASK, "max_tokens": 3000}
+    with pytest.raises(httpx.TimeoutException):
+        httpx.post(f"{base_url}/chat/completions", json=body, timeout=1.5)
+    assert wait_until(lambda: not engine.scheduler.busy(), timeout=20)
+    generated = engine.scheduler.running[0].ids
+    assert 0 < len(generated) < 3000
+
+
+def test_max_tokens_beyond_the_context_and_too_many_choices_are_400(hf):
+    engine, base_url = hf
+    client = openai.OpenAI(base_url=base_url, api_key="unused", max_retries=0, timeout=60)
+    with pytest.raises(openai.BadRequestError, match="maximum context length is 4096 tokens") as error:
+        client.chat.completions.create(model=MODEL, messages=ASK, max_tokens=100000)
+    assert error.value.body["code"] == "context_length_exceeded" and error.value.body["type"] == "invalid_request_error"
+    with pytest.raises(openai.BadRequestError, match="maximum context length"):
+        client.chat.completions.create(model=MODEL, messages=ASK, max_completion_tokens=engine.context_length)
+    with pytest.raises(openai.BadRequestError, match="n"):
+        client.chat.completions.create(model=MODEL, messages=ASK, max_tokens=2, n=MAX_N + 1)
+    assert client.chat.completions.create(model=MODEL, messages=ASK, max_tokens=2, n=MAX_N).choices[MAX_N - 1].message.content is not None
+
+
+def test_a_queued_job_whose_stream_is_closed_never_runs():
+    ran, release = [], threading.Event()
+
+    def run_batch(rows, scheduler):
+        ran.extend(rows)
+        release.wait(timeout=30)
+        for job in rows:
+            job.finish()
+        return False
+
+    class Owner:  # the scheduler holds its batch function weakly, as an engine's method
+        def run(self, rows, scheduler):
+            return run_batch(rows, scheduler)
+
+    owner = Owner()
+    scheduler = Scheduler(owner.run, gather_s=0)
+    settings = {"eos_token_id": [0]}
+    first, queued = _Job([1], settings, 4), _Job([2], {**settings, "temperature": 0.5}, 4)
+    scheduler.submit([first])
+    assert wait_until(lambda: ran == [first])
+    scheduler.submit([queued])  # other settings: it waits for the running batch
+    scheduler.cancel(queued)
+    assert queued.done and queued.out.get(timeout=5) is not None  # its reader is told at once, not when the batch ends
+    release.set()
+    assert wait_until(lambda: not scheduler.busy()) and ran == [first]
+
+
+# item 5: body size, the event loop
+
+
+def test_a_body_over_the_limit_is_413(scripted):
+    _, base_url = scripted
+    big = {"model": "scripted", "messages": [{"role": "user", "content": "x" * 70_000}]}
+    response = httpx.post(f"{base_url}/chat/completions", json=big, timeout=30)
+    assert response.status_code == 413 and response.json()["error"]["code"] == "request_too_large"
+
+    def chunks():  # no Content-Length: counted as it arrives
+        payload = json.dumps(big).encode()
+        for start in range(0, len(payload), 8192):
+            yield payload[start : start + 8192]
+
+    response = httpx.post(f"{base_url}/chat/completions", content=chunks(), headers={"content-type": "application/json"}, timeout=30)
+    assert response.status_code == 413
+    assert httpx.get(f"{base_url}/models", timeout=10).status_code == 200
+
+
+def test_tokenisation_runs_off_the_event_loop(scripted, monkeypatch):
+    engine, base_url = scripted
+    entered, release = threading.Event(), threading.Event()
+    encode = engine.encode
+
+    def slow_encode(*args, **kwargs):
+        entered.set()
+        release.wait(timeout=30)
+        return encode(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "encode", slow_encode)
+    body = {"model": "scripted", "messages": ASK}
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(httpx.post, f"{base_url}/chat/completions", json=body, timeout=30)
+        assert entered.wait(timeout=10)
+        assert httpx.get(f"{base_url}/models", timeout=5).status_code == 200  # answered while the tokenizer is busy
+        release.set()
+        assert pending.result().status_code == 200
+
+
+# item 6: bad requests are 400s before anything is generated; a 500 keeps the connection
+
+
+BAD_TOOLS = [
+    [{"type": "function", "function": "get_weather"}],
+    [{"type": "function", "function": None}],
+    [{"type": "function", "function": {"description": "no name"}}],
+    ["get_weather"],
+]
+
+
+def nested(depth: int) -> dict:
+    schema: dict = {"type": "string"}
+    for _ in range(depth):
+        schema = {"type": "object", "properties": {"inner": schema}}
+    return schema
+
+
+def bad_requests() -> list[dict]:
+    ask = {"model": "scripted", "messages": ASK}
+    deep_tool = {"type": "function", "function": {"name": "deep", "parameters": nested(250)}}  # 500 levels
+    return [
+        *({**ask, "tools": tools} for tools in BAD_TOOLS),
+        {**ask, "tools": [deep_tool]},
+        {**ask, "messages": [{"role": "user", "content": "hi \ud800"}]},
+        {**ask, "messages": [{"role": "user", "content": [{"type": "text", "text": "\udfff"}]}]},
+        {**ask, "tools": [{"type": "function", "function": {"name": "f", "description": "\ud800"}}]},
+        {**ask, "stop": ["\ud800"]},
+        {**ask, "stop": ["a", "b", "c", "d", "e"]},
+        {**ask, "stop": "x" * 1000},
+    ]
+
+
+@pytest.mark.parametrize("index", range(len(bad_requests())))
+def test_bad_requests_are_400_invalid_request_error_before_generating(scripted, index):
+    engine, base_url = scripted
+    body = json.dumps(bad_requests()[index])  # ensure_ascii: a lone surrogate travels as \ud800, valid JSON
+    prompts = len(engine.prompts)
+    response = httpx.post(f"{base_url}/chat/completions", content=body, headers={"content-type": "application/json"}, timeout=30)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["type"] == "invalid_request_error"
+    assert len(engine.prompts) == prompts  # refused before the prompt was even built
+
+
+def test_four_short_stop_strings_are_accepted(scripted):
+    engine, base_url = scripted
+    engine.answer = "one two three"
+    client = openai.OpenAI(base_url=f"{base_url}", api_key="unused", max_retries=0, timeout=30)
+    choice = client.chat.completions.create(model="scripted", messages=ASK, stop=["a", "b", "c", "x" * 256]).choices[0]
+    assert choice.message.content == "one two three"  # the scripted engine applies no stop strings; the request was accepted
+
+
+def _http(sock: socket.socket, body: bytes) -> tuple[int, bytes]:
+    """Send one request on ``sock`` (keep-alive) and read its whole response."""
+    request = b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    sock.sendall(request + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, rest = data.partition(b"\r\n\r\n")
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+    while len(rest) < length:
+        rest += sock.recv(65536)
+    return int(head.split(b" ")[1]), rest
+
+
+def test_a_500_keeps_the_keep_alive_connection(scripted, monkeypatch):
+    engine, base_url = scripted
+    engine.answer = "Fine."
+    port = int(base_url.rsplit(":", 1)[1].split("/")[0])
+    broken = {"model": "scripted", "messages": [{"role": "user", "content": "break"}]}
+
+    def stream_ids(prompt_ids, **gen):
+        raise RuntimeError("a bug")
+
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        monkeypatch.setattr(engine, "stream_ids", stream_ids)
+        status, body = _http(sock, json.dumps(broken).encode())
+        assert status == 500 and json.loads(body)["error"]["type"] == "server_error"
+        monkeypatch.undo()
+        status, body = _http(sock, json.dumps({"model": "scripted", "messages": ASK}).encode())  # the same connection
+        assert status == 200 and json.loads(body)["choices"][0]["message"]["content"] == "Fine."
+
+
+def test_a_valid_tool_request_still_works(scripted):
+    engine, base_url = scripted
+    engine.answer = "Sunny."
+    client = openai.OpenAI(base_url=base_url, api_key="unused", max_retries=0, timeout=30)
+    deep_enough = {"type": "function", "function": {"name": "deep", "parameters": nested(12)}}
+    answer = client.chat.completions.create(model="scripted", messages=ASK, tools=[WEATHER_TOOL, deep_enough]).choices[0]
+    assert answer.message.content == "Sunny."
