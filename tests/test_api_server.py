@@ -7,6 +7,7 @@ import time
 
 import httpx
 import openai
+import psutil
 import pytest
 
 from workflows.api.process import free_port, start_api, stop_api
@@ -17,11 +18,16 @@ HELLO = [{"role": "user", "content": "Who are you?"}]
 
 
 @pytest.fixture(scope="module")
-def base_url(tiny_model_dir):
+def server(tiny_model_dir):
     port = free_port()
     process = start_api(["do_sample=false"], port, env={"API_KEY": API_KEY})
-    yield f"http://127.0.0.1:{port}/v1"
+    yield process, f"http://127.0.0.1:{port}/v1"
     stop_api(process)
+
+
+@pytest.fixture(scope="module")
+def base_url(server):
+    return server[1]
 
 
 @pytest.fixture(scope="module")
@@ -131,3 +137,23 @@ def test_a_client_leaving_mid_stream_frees_the_server(base_url, client):
     started = time.monotonic()
     assert client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=2).choices
     assert time.monotonic() - started < 30
+
+
+def test_memory_comes_back_after_a_barrage_of_large_requests(server, client):
+    process, base_url = server
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=4)
+    baseline = psutil.Process(process.pid).memory_info().rss
+    large = {"model": MODEL, "messages": [{"role": "user", "content": "wörd " * 150_000}]}  # 900 kB: tokenised, then too long
+
+    def send(_):
+        return httpx.post(f"{base_url}/chat/completions", json=large, headers=headers, timeout=120).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        assert set(pool.map(send, range(8))) == {400}
+    too_large = {**large, "messages": [{"role": "user", "content": "word " * 300_000}]}
+    assert httpx.post(f"{base_url}/chat/completions", json=too_large, headers=headers, timeout=60).status_code == 413
+    deadline = time.monotonic() + 20
+    while psutil.Process(process.pid).memory_info().rss > baseline + 150 * 2**20 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert psutil.Process(process.pid).memory_info().rss <= baseline + 150 * 2**20

@@ -123,6 +123,7 @@ def create_app(engine: ChatEngine, model_name: str, api_key: Optional[str] = Non
     app.add_middleware(BodyLimit, limit=max_body_bytes or default_max_body_bytes(engine.context_length))
     app.add_middleware(CatchErrors)
     readers = anyio.CapacityLimiter(1024)  # threads that wait for generated text: one per open stream
+    tokenizers = anyio.CapacityLimiter(2)  # a long prompt takes a lot of memory while it is tokenised: a few at a time
 
     async def pieces(stream: TextStream):
         """The stream's text pieces, each read on a worker thread."""
@@ -177,7 +178,7 @@ def create_app(engine: ChatEngine, model_name: str, api_key: Optional[str] = Non
                 404, f"The model `{body.model}` does not exist here; this server serves `{model_name}`.", "model", "model_not_found"
             )
         try:
-            prompt_ids = await anyio.to_thread.run_sync(lambda: engine.encode(body.turns(), tools=body.tools_json()))
+            prompt_ids = await anyio.to_thread.run_sync(lambda: engine.encode(body.turns(), tools=body.tools_json()), limiter=tokenizers)
         except UserError as error:
             raise APIError(400, str(error), "messages") from None
         if body.max_tokens is not None and len(prompt_ids) + body.max_tokens > engine.context_length:
