@@ -32,6 +32,32 @@ def lora_run(app_server) -> Path:
     return output_dir
 
 
+def test_the_source_is_the_top_bar_and_bad_folders_are_refused_before_start(tmp_path):
+    from llamaboard.export_tab import prepare_export, source_values
+    from llamaboard.paths import Workspace
+    from workflows.errors import UserError
+
+    lora = {"model_name_or_path": "llamaboard-tiny", "finetuning_type": "lora", "adapter_name_or_path": "runs/a,runs/b"}
+    assert source_values(lora) == lora  # adapters are merged into the model, in order
+    full = {**lora, "finetuning_type": "full", "adapter_name_or_path": "saves/x/full/run/checkpoint-5"}
+    assert source_values(full) == {**full, "model_name_or_path": "saves/x/full/run/checkpoint-5", "adapter_name_or_path": None}
+
+    workspace = Workspace.from_env({"LLAMABOARD_WORKDIR": str(tmp_path)})
+    base = {"model_name_or_path": "llamaboard-tiny", "finetuning_type": "full", "export_size": "0.5"}
+    run = prepare_export(base, "mine", [], workspace)
+    assert run.run_dir == tmp_path / "saves" / "llamaboard-tiny" / "export" / "mine" and run.launch.kind == "export"
+    assert re.search(rf"^export_dir: {re.escape(str(run.run_dir / 'model'))}$", run.yaml_text, re.M)
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "file").write_text("x")
+    for values, error in (
+        ({**base, "finetuning_type": "lora"}, "Nothing to merge"),
+        ({**base, "export_dir": "/etc/out"}, "outside the allowed folders"),
+        ({**base, "export_dir": "used"}, "not empty"),
+    ):
+        with pytest.raises(UserError, match=error):
+            prepare_export(values, "mine", [], workspace)
+
+
 def code_text(page, component_id: str) -> str:
     """The whole text of a gr.Code (CodeMirror draws only the lines in view, so read its document)."""
     code = page.locator(f"#{component_id} .cm-content")
