@@ -21,3 +21,7 @@ class DatasetError(UserError):
 
 class ModelError(UserError):
     """A model, tokenizer or adapter cannot be found or loaded."""
+
+
+class TrainingDiverged(UserError):
+    """The loss stopped being a number (too high a learning rate, fp16 overflow ...): the run cannot go on."""

@@ -26,6 +26,8 @@ from workflows.errors import ConfigError
 RUN_CONFIG_FILE = "run.yaml"  # the full resolved config (written by the UI or the job)
 STATUS_FILE = "status.json"  # kind, state, pid, times, exit code, one-line error (the job)
 LAUNCH_FILE = "launch.json"  # pid and command of the process the UI started (covers the seconds before status.json)
+LOCK_FILE = ".job.lock"  # flock held by the job's process for its whole life: one job per folder, resumes included
+RESUMES_FILE = "resumes.jsonl"  # one line per resume (time, checkpoint, command); run.yaml stays the original run's config
 TRAINER_LOG_FILE = "trainer_log.jsonl"  # progress rows every kind appends; training adds loss (LLaMA-Factory's name)
 RUNNING_LOG_FILE = "running_log.txt"  # human-readable stdout/stderr
 PROVENANCE_FILE = "provenance.json"
@@ -117,7 +119,7 @@ def read_state(run_dir: Path, queued_kind: Optional[str] = None) -> RunState:
     if status is not None:
         state, pid = status.get("state", "failed"), status.get("pid")
         if state == "running" and not pid_alive(pid):
-            error = f"The {kind} process ended without writing its final status; see {RUNNING_LOG_FILE}."
+            error = f"The {kind} process ended without writing its final status: {last_log_error(run_dir) or 'see ' + RUNNING_LOG_FILE}"
             return RunState("failed", kind, pid, error, status.get("start_time"))
         return RunState(state, kind, pid, status.get("error"), status.get("start_time"))
     if queued_kind:
@@ -126,17 +128,34 @@ def read_state(run_dir: Path, queued_kind: Optional[str] = None) -> RunState:
         return RunState("created", kind)
     if pid_alive(launch.get("pid")):
         return RunState("starting", kind, launch.get("pid"), None, launch.get("launched_at"))
-    error = f"The {kind} process exited before it started; see {RUNNING_LOG_FILE}."
+    error = f"The {kind} process exited before it started: {last_log_error(run_dir) or 'see ' + RUNNING_LOG_FILE}"
     return RunState("failed", kind, launch.get("pid"), error, launch.get("launched_at"))
 
 
-def list_checkpoints(run_dir: Path) -> list[Path]:
-    """``checkpoint-N`` folders, oldest step first."""
+CHECKPOINT_STATE_FILE = "trainer_state.json"  # transformers writes it last into a checkpoint: present and readable = complete
+
+
+def last_log_error(run_dir: Path) -> Optional[str]:
+    """The last line of ``running_log.txt`` that names an error (the cause, when the job could not record it)."""
+    lines = [line.strip() for line in tail_text(Path(run_dir) / RUNNING_LOG_FILE).splitlines() if line.strip()]
+    return next((line for line in reversed(lines) if "Error" in line or "error:" in line), None)
+
+
+def list_checkpoints(run_dir: Path, complete_only: bool = True) -> list[Path]:
+    """``checkpoint-N`` folders, oldest step first; by default only complete ones.
+
+    A checkpoint being written when the job was killed (or the disk filled up)
+    lacks a readable ``trainer_state.json``: "the last checkpoint" never means it.
+    """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         return []
     found = [(int(match.group(1)), path) for path in run_dir.iterdir() if path.is_dir() and (match := CHECKPOINT_PATTERN.match(path.name))]
-    return [path for _, path in sorted(found)]
+    return [path for _, path in sorted(found) if not complete_only or checkpoint_complete(path)]
+
+
+def checkpoint_complete(checkpoint: Path) -> bool:
+    return read_json(Path(checkpoint) / CHECKPOINT_STATE_FILE) is not None
 
 
 def checkpoint_step(checkpoint: Path) -> int:
@@ -215,6 +234,7 @@ class RunDirectory:
         self.kind = kind
         self.is_main_process = is_main_process
         self._status: dict[str, Any] = {}
+        self._lock = None  # the open lock file while this process owns the folder
 
     @property
     def trainer_log_path(self) -> Path:
@@ -229,22 +249,42 @@ class RunDirectory:
         return self.path / RUN_CONFIG_FILE
 
     def check_writable(self, overwrite: bool, resuming: bool) -> None:
-        """Refuse to mix a new job into a finished or running one by accident."""
+        """Take the folder's lock for this process, and refuse to mix a new job into a finished or running one by accident.
+
+        The lock (an flock on ``.job.lock``, held until the process ends) is what
+        stops a second job, or a resume, from writing into a folder whose job is
+        still going, even when both start at the same moment.
+        """
+        if not self.is_main_process:  # other ranks write nothing; rank 0 holds the lock
+            return
+        self._take_lock()
         status = read_json(self.path / STATUS_FILE)
-        if status is None or not self.is_main_process:  # other ranks see rank 0's fresh status
+        if status is None or resuming:
             return
-        if status.get("state") == "running" and pid_alive(status.get("pid")) and status.get("pid") != os.getpid():
-            raise ConfigError(
-                f"`output_dir: {self.path}` holds a {status.get('kind', 'train')} job that is still going (pid {status['pid']}). "
-                "Choose another output_dir or abort that job first."
-            )
-        if resuming:
-            return
-        if not overwrite and (list_checkpoints(self.path) or status.get("state") == "finished"):
+        if not overwrite and (list_checkpoints(self.path, complete_only=False) or status.get("state") == "finished"):
             raise ConfigError(
                 f"`output_dir: {self.path}` already holds a {status.get('state')} {status.get('kind', 'train')} job. "
                 "Choose a new output_dir, set `resume_from_checkpoint: true` to continue it, or `overwrite_output_dir: true` to replace it."
             )
+
+    def _take_lock(self) -> None:
+        import fcntl
+
+        if self._lock is not None:
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        lock = open(self.path / LOCK_FILE, "a+")  # noqa: SIM115 (held open for the life of the job)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            status = read_json(self.path / STATUS_FILE) or {}
+            holder = f" (pid {status['pid']})" if status.get("pid") else ""
+            raise ConfigError(
+                f"`output_dir: {self.path}` holds a {status.get('kind', 'train')} job that is still going{holder}. "
+                "Wait for it, abort it first, or choose another output_dir."
+            ) from None
+        self._lock = lock
 
     def start(self, command: list[str], fresh: bool) -> None:
         """Mark the job as running; a fresh (not resumed) job first clears an overwritten job's curve and checkpoints."""
@@ -253,7 +293,7 @@ class RunDirectory:
         self.path.mkdir(parents=True, exist_ok=True)
         if fresh:
             self.trainer_log_path.unlink(missing_ok=True)
-            for checkpoint in list_checkpoints(self.path):
+            for checkpoint in list_checkpoints(self.path, complete_only=False):
                 shutil.rmtree(checkpoint)
         self._status = {
             "kind": self.kind,
@@ -268,10 +308,23 @@ class RunDirectory:
         write_json_atomic(self.path / STATUS_FILE, self._status)
 
     def finish(self, state: str, exit_code: int, error: Optional[str] = None) -> None:
+        """Write the final state; on a full disk, overwrite the existing file in place (its blocks are already there)."""
         if not self.is_main_process:
             return
         self._status.update(state=state, end_time=now_iso(), exit_code=exit_code, error=error)
-        write_json_atomic(self.path / STATUS_FILE, self._status)
+        try:
+            write_json_atomic(self.path / STATUS_FILE, self._status)
+        except OSError:
+            compact = json.dumps({key: self._status.get(key) for key in ("kind", "state", "pid", "start_time", "exit_code", "error")})
+            with open(self.path / STATUS_FILE, "r+", encoding="utf-8") as handle:
+                handle.write(compact)
+                handle.truncate()
+
+    def record_resume(self, checkpoint: str, command: list[str]) -> None:
+        """A resume is recorded beside the run, never over its ``run.yaml``."""
+        if self.is_main_process:
+            with (self.path / RESUMES_FILE).open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps({"time": now_iso(), "checkpoint": checkpoint, "command": command}) + "\n")
 
     def append_progress(self, record: dict[str, Any]) -> None:
         """One row of ``trainer_log.jsonl``, flushed at once so the UI sees it on its next poll."""

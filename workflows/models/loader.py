@@ -48,15 +48,23 @@ def load_tokenizer(model_args: ModelArgs, padding_side: str = "right"):
     return tokenizer
 
 
-def load_model(model_args: ModelArgs, tokenizer, *, cutoff_len: int | None = None, compute_dtype=None):
-    """The base model with its adapters merged in order, ready for training setup or inference."""
-    from transformers import AutoConfig, AutoModelForCausalLM
+def load_model_config(model_args: ModelArgs):
+    """The model's ``config.json`` alone (sizes, context length): cheap, so settings can be checked before any weight loads."""
+    from transformers import AutoConfig
 
     path = resolve_model_path(model_args.model_name_or_path)
     try:
-        config = AutoConfig.from_pretrained(path, cache_dir=model_args.cache_dir, trust_remote_code=model_args.trust_remote_code)
+        return AutoConfig.from_pretrained(path, cache_dir=model_args.cache_dir, trust_remote_code=model_args.trust_remote_code)
     except (OSError, ValueError) as error:
         raise _hub_error(model_args.model_name_or_path, "model_name_or_path", error) from None
+
+
+def load_model(model_args: ModelArgs, tokenizer, *, cutoff_len: int | None = None, compute_dtype=None):
+    """The base model with its adapters merged in order, ready for training setup or inference."""
+    from transformers import AutoModelForCausalLM
+
+    path = resolve_model_path(model_args.model_name_or_path)
+    config = load_model_config(model_args)
     _apply_rope_scaling(config, model_args, cutoff_len)
     kwargs = {
         "config": config,

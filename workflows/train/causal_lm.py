@@ -11,14 +11,16 @@ import logging
 from transformers import PrinterCallback, set_seed
 
 from workflows.config import RunConfig
+from workflows.errors import TrainingDiverged
 from workflows.features.build import build_features
 from workflows.features.collator import PaddingCollator
 from workflows.jobs import StopSignal
 from workflows.models.finetuning import prepare_for_training
-from workflows.models.loader import load_model, load_tokenizer
+from workflows.models.loader import load_model, load_model_config, load_tokenizer
 from workflows.run_dir import RunDirectory
 from workflows.templates import get_template
 from workflows.train.callbacks import GracefulStopCallback, TrainerLogCallback
+from workflows.train.limits import check_against_model
 from workflows.train.loss_curve import plot_loss
 from workflows.train.trainer import LlamaBoardTrainer, compute_dtype, extra_callbacks, training_arguments
 
@@ -33,6 +35,7 @@ def run(config: RunConfig, run_dir: RunDirectory, stop: StopSignal, show_progres
     template.fix_tokenizer(tokenizer)
     features = build_features(config, tokenizer, template)
     run_dir.write_provenance(features.files, features.fingerprint)
+    check_against_model(config, load_model_config(config.model), len(features.train))
     if stop.received:
         return "aborted"
 
@@ -51,7 +54,7 @@ def run(config: RunConfig, run_dir: RunDirectory, stop: StopSignal, show_progres
         data_collator=PaddingCollator(pad_token_id=tokenizer.pad_token_id),
         processing_class=tokenizer,
         callbacks=[
-            TrainerLogCallback(run_dir.trainer_log_path, run_dir.is_main_process),
+            log_callback := TrainerLogCallback(run_dir),
             GracefulStopCallback(stop),
             *extra_callbacks(config),
         ],
@@ -59,6 +62,11 @@ def run(config: RunConfig, run_dir: RunDirectory, stop: StopSignal, show_progres
     )
     trainer.remove_callback(PrinterCallback)  # without a terminal it prints raw dicts; TrainerLogCallback logs readable lines
     result = trainer.train(resume_from_checkpoint=config.training.resume_from_checkpoint or None)
+    if log_callback.diverged_at is not None:
+        raise TrainingDiverged(
+            f"The loss became NaN at step {log_callback.diverged_at}; the run was stopped and nothing was saved after it. "
+            f"Lower `learning_rate` (now {config.training.learning_rate:g}) or turn on gradient clipping (`max_grad_norm`)."
+        )
     if stop.received:
         return "aborted"
 

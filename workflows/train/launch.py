@@ -17,7 +17,7 @@ from pathlib import Path
 from workflows.config import RunConfig
 from workflows.errors import ConfigError
 from workflows.jobs import Outcome, StopSignal, run_job
-from workflows.run_dir import RunDirectory, checkpoint_step, default_job_name, job_folder, list_checkpoints
+from workflows.run_dir import RunDirectory, checkpoint_complete, checkpoint_step, default_job_name, job_folder, list_checkpoints
 from workflows.stages import get_stage
 
 logger = logging.getLogger("workflows")
@@ -42,10 +42,11 @@ def train_command(config: RunConfig, argv: list[str]) -> int:
     recipe = importlib.import_module(f"workflows.train.{get_stage(config.finetuning.stage).recipe}")
 
     def train(stop: StopSignal) -> Outcome:
-        if is_main:
-            config.write_yaml(run_dir.config_path)
         if resuming:
-            run_dir.truncate_trainer_log(checkpoint_step(Path(config.training.resume_from_checkpoint)))
+            # run.yaml stays the record of the original run; the trainer log is cut back only once training restarts
+            run_dir.record_resume(config.training.resume_from_checkpoint, [sys.executable, "-m", "workflows", *argv])
+        if is_main and not (resuming and run_dir.config_path.exists()):
+            config.write_yaml(run_dir.config_path)
         state = recipe.run(config, run_dir, stop, show_progress=sys.stderr.isatty())
         if state == "aborted":
             saved = list_checkpoints(output_dir)
@@ -53,7 +54,7 @@ def train_command(config: RunConfig, argv: list[str]) -> int:
             return Outcome("aborted", f"Aborted by {stop.received}{where}; resume it with resume_from_checkpoint=true.")
         return Outcome(state)
 
-    return run_job(run_dir, ["train", *argv], train, fresh=not resuming)
+    return run_job(run_dir, argv, train, fresh=not resuming)
 
 
 def _resolve_resume(config: RunConfig, output_dir: Path):
@@ -64,11 +65,16 @@ def _resolve_resume(config: RunConfig, output_dir: Path):
     if resume is True:
         checkpoints = list_checkpoints(output_dir)
         if not checkpoints:
-            raise ConfigError(f"`resume_from_checkpoint: true` but `{output_dir}` has no checkpoint-N folder to resume from.")
+            raise ConfigError(f"`resume_from_checkpoint: true` but `{output_dir}` has no complete checkpoint-N folder to resume from.")
         return str(checkpoints[-1])
     if not Path(resume).is_dir():
         raise ConfigError(f"`resume_from_checkpoint: {resume}` is not a folder. Pass a checkpoint-N folder or true.")
     checkpoint_step(Path(resume))
+    if not checkpoint_complete(Path(resume)):
+        raise ConfigError(
+            f"`resume_from_checkpoint: {resume}` is incomplete (no readable trainer_state.json): it was being written when the run "
+            "stopped. Resume from an earlier checkpoint, or pass true for the last complete one."
+        )
     return str(resume)
 
 

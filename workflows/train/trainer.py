@@ -38,6 +38,7 @@ def training_arguments(config: RunConfig, output_dir: Path, show_progress: bool)
     passed = {key: value for key, value in train.model_dump().items() if key in known and key not in NOT_PASSED_THROUGH}
     our_defaults = {
         "logging_first_step": True,
+        "logging_nan_inf_filter": False,  # a NaN loss must show as NaN (and stop the run), not be averaged away into 0
         "metric_for_best_model": "eval_loss" if (train.load_best_model_at_end or train.early_stopping_steps) else None,
         "use_cpu": not torch.cuda.is_available(),
         "include_num_input_tokens_seen": "non_padding",
