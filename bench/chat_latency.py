@@ -4,9 +4,11 @@
 
 Starts `python -m workflows api` (greedy decoding, so every answer runs to
 --max-tokens) and streams with the official `openai` client: first one
-stream alone, then --concurrency streams at once. The server generates one
-answer at a time, so with N streams the later ones wait: their time to first
-token grows while the server's total tokens/s stays about the same.
+stream alone, then --concurrency streams at once. The server generates
+concurrent answers together (the Hugging Face backend batches them, and a
+stream arriving mid-batch joins at the next step), so with N streams the time
+to first token should stay near the single stream's and the total tokens/s
+grow with N, while each stream's own tokens/s drops somewhat.
 Extra key=value arguments go to the server (e.g. adapter_name_or_path=...).
 """
 

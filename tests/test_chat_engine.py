@@ -61,6 +61,24 @@ def test_batch_with_left_padding_equals_single_answers(engine):
     assert engine.batch(conversations, **GREEDY) == [engine.chat(messages, **GREEDY)[0] for messages in conversations]
 
 
+def test_a_request_arriving_mid_batch_joins_it_and_greedy_answers_do_not_change(engine):
+    engine.scheduler.batch_rows.clear()
+    first = engine.stream_chat(CONVERSATION, do_sample=False, max_new_tokens=2000)
+    for _ in range(6):  # at least 6 tokens in: the batch may yield
+        next(first)
+    hello = [{"role": "user", "content": "hi"}]
+    second = engine.stream_chat(hello, **GREEDY)
+    second_text = "".join(second)
+    first.close()  # a client going away: generation stops within a step
+    "".join(first)
+    rows = list(engine.scheduler.batch_rows)
+    assert rows[0] == 1 and 2 in rows  # the first ran alone, then the two together
+    assert second_text == engine.chat(hello, **GREEDY)[0].text
+    length = first.response.response_length
+    assert 6 <= length < 2000 and first.response.finish_reason == "stop"
+    assert first.response.text == engine.chat(CONVERSATION, do_sample=False, max_new_tokens=length)[0].text
+
+
 def test_stop_words_end_generation(engine, monkeypatch):
     assert engine.tokenizer.convert_tokens_to_ids("<|im_end|>") in engine.stop_ids
     full = engine.chat(CONVERSATION, **GREEDY)[0]

@@ -46,6 +46,8 @@ GATHER_S = 0.005
 """How long an idle scheduler waits after the first request for others arriving with it."""
 SLICE_S = 2.0
 """How long a request that cannot join the running batch waits before that batch yields to it."""
+MIN_STEPS = 4
+"""Steps a batch runs before it yields to newcomers, so a trickle of requests cannot make it re-prefill every step."""
 
 _END = object()
 
@@ -120,13 +122,13 @@ class Scheduler:
                 self._held -= 1
                 self._cond.notify()
 
-    def should_yield(self, rows: list[_Job]) -> bool:
-        """Whether the running batch should end now so that waiting jobs can run (see the module's docstring)."""
+    def should_yield(self, rows: list[_Job], steps: int) -> bool:
+        """Whether the running batch, ``steps`` tokens in, should end now so that waiting jobs can run (see the module's docstring)."""
         with self._cond:
             if not self._waiting:
                 return False
             active = sum(not job.done for job in rows)
-            if active < self.max_rows and any(job.key == rows[0].key for job in self._waiting):
+            if steps >= MIN_STEPS and active < self.max_rows and any(job.key == rows[0].key for job in self._waiting):
                 return True
             return time.monotonic() - min(job.since for job in self._waiting) > self.slice_s
 
@@ -276,8 +278,10 @@ class HuggingFaceEngine(TemplatedEngine):
             """Hands each row's new token to its reader and says which rows are finished, or that the batch yields."""
 
             yielded = False
+            steps = 0
 
             def __call__(self, input_ids, scores, **_):
+                self.steps += 1
                 for job, token in zip(rows, input_ids[:, -1].tolist()):
                     if job.done:
                         continue
@@ -289,7 +293,7 @@ class HuggingFaceEngine(TemplatedEngine):
                     if token in job.stop_ids or len(job.ids) >= job.max_new_tokens:
                         job.finish()
                 finished = [job.done for job in rows]
-                if not all(finished) and scheduler.should_yield(rows):
+                if not all(finished) and scheduler.should_yield(rows, self.steps):
                     self.yielded = True
                     finished = [True] * len(rows)
                 return torch.tensor(finished, dtype=torch.bool, device=input_ids.device)
