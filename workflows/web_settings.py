@@ -6,15 +6,101 @@ login: ``LLAMABOARD_AUTH=user:password``, or a random password printed once at
 start. LLAMABOARD_AUTH also guards a page on loopback (other users of a shared
 machine reach 127.0.0.1 too). Settings come from Gradio's own variables:
 GRADIO_SERVER_NAME, GRADIO_SERVER_PORT, GRADIO_SHARE, GRADIO_ROOT_PATH.
+
+Wrong passwords are slowed down per client address (``LoginThrottle``): a few
+mistakes are free, then each further try must wait twice as long as the one
+before (up to a minute), answered 429 without checking the password.
 """
 
 import ipaddress
+import json
 import os
 import secrets
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Optional
 
 GENERATED_USER = "admin"
+FREE_LOGIN_FAILURES = 5
+"""Wrong logins from one address that go unpunished (typos), before each try must wait."""
+LOGIN_DELAY_S = (1.0, 60.0)
+"""The wait after the first failure beyond the free ones, and the longest wait; it doubles in between."""
+LOGIN_FORGET_S = 900.0
+"""An address without a failure for this long starts afresh."""
+
+
+class LoginThrottle:
+    """ASGI middleware in front of Gradio's ``POST /login``: slows down repeated wrong logins from one address.
+
+    After ``free_failures`` failures (Gradio answers them 400), a try before
+    the wait is over gets 429 with ``Retry-After``, without reaching the
+    password check; a success forgets the address's failures. Behind a share
+    link every visitor comes through the same tunnel address, so there the
+    wait is shared: it slows a guesser down without locking anyone out for
+    long.
+    """
+
+    def __init__(
+        self,
+        app,
+        free_failures: int = FREE_LOGIN_FAILURES,
+        delays_s: tuple[float, float] = LOGIN_DELAY_S,
+        forget_s: float = LOGIN_FORGET_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.app, self.free_failures, self.delays_s, self.forget_s, self.clock = app, free_failures, delays_s, forget_s, clock
+        self._failures: dict[str, tuple[int, float]] = {}  # address -> (failures, time of the last one)
+        self._lock = threading.Lock()
+
+    def wait_s(self, address: str) -> float:
+        """Seconds ``address`` must still wait before its next try (0: it may try now)."""
+        now = self.clock()
+        with self._lock:
+            failures, last = self._failures.get(address, (0, now))
+            if now - last > self.forget_s:
+                self._failures.pop(address, None)
+                return 0.0
+        if failures < self.free_failures:
+            return 0.0
+        first, longest = self.delays_s
+        delay = min(first * 2 ** (failures - self.free_failures), longest)
+        return max(0.0, last + delay - now)
+
+    def record(self, address: str, succeeded: bool) -> None:
+        with self._lock:
+            if succeeded:
+                self._failures.pop(address, None)
+            else:
+                if len(self._failures) > 10_000:  # many addresses: drop the oldest half rather than grow without bound
+                    for key in sorted(self._failures, key=lambda key: self._failures[key][1])[:5_000]:
+                        del self._failures[key]
+                self._failures[address] = (self._failures.get(address, (0, 0.0))[0] + 1, self.clock())
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope.get("method") != "POST" or not scope.get("path", "").rstrip("/").endswith("/login"):
+            await self.app(scope, receive, send)
+            return
+        address = (scope.get("client") or ("unknown",))[0]
+        wait = self.wait_s(address)
+        if wait > 0:
+            retry_after = int(wait) + 1
+            body = json.dumps({"detail": f"Too many failed logins: try again in {retry_after} s."}).encode()
+            headers = [(b"content-type", b"application/json"), (b"retry-after", str(retry_after).encode())]
+            await send({"type": "http.response.start", "status": 429, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        status = {}
+
+        async def watch(message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        await self.app(scope, receive, watch)
+        if status.get("code") == 400 or status.get("code") == 200:  # Gradio: 400 wrong credentials, 200 logged in
+            self.record(address, succeeded=status["code"] == 200)
 
 
 @dataclass(frozen=True)
@@ -37,7 +123,15 @@ class LaunchSettings:
             "show_error": True,
             "prevent_thread_lock": True,
             "quiet": True,
+            "app_kwargs": {"middleware": [login_throttle()]},
         }
+
+
+def login_throttle():
+    """The ``LoginThrottle`` as a Starlette middleware entry (for FastAPI's ``middleware=``)."""
+    from starlette.middleware import Middleware
+
+    return Middleware(LoginThrottle)
 
 
 def is_loopback(host: str) -> bool:
