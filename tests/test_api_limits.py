@@ -293,3 +293,37 @@ def test_a_valid_tool_request_still_works(scripted):
     deep_enough = {"type": "function", "function": {"name": "deep", "parameters": nested(12)}}
     answer = client.chat.completions.create(model="scripted", messages=ASK, tools=[WEATHER_TOOL, deep_enough]).choices[0]
     assert answer.message.content == "Sunny."
+
+
+def test_a_request_with_other_settings_gets_a_turn_within_the_slice():
+    order: list[str] = []
+
+    class Owner:
+        def run(self, rows, scheduler):  # one "token" every 10 ms until done or told to yield
+            steps = 0
+            while not all(job.done for job in rows):
+                time.sleep(0.01)
+                steps += 1
+                for job in rows:
+                    if job.cancelled.is_set():
+                        job.finish()
+                    if not job.done:
+                        job.ids.append(1)
+                        order.append(job.settings["name"])
+                        if len(job.ids) >= job.max_new_tokens:
+                            job.finish()
+                if scheduler.should_yield(rows, steps):
+                    return True
+            return False
+
+    owner = Owner()
+    scheduler = Scheduler(owner.run, gather_s=0, slice_s=0.2)
+    long = _Job([1], {"eos_token_id": [0], "name": "long"}, 10_000)
+    scheduler.submit([long])
+    assert wait_until(lambda: order)
+    other = _Job([2], {"eos_token_id": [0], "name": "other"}, 3)
+    scheduler.submit([other])
+    assert wait_until(lambda: other.done, timeout=10)  # not after the long one's 10,000 steps
+    scheduler.cancel(long)
+    assert wait_until(lambda: not scheduler.busy())
+    assert order.count("other") == 3 and "long" in order[order.index("other") :]  # the long one went on afterwards
