@@ -24,9 +24,13 @@ def serve_webchat(engine: ChatEngine) -> int:
     def respond(message: str, history: list[dict], system: str):
         turns = [{"role": turn["role"], "content": message_text(turn["content"])} for turn in history]
         answer = ""
-        for piece in engine.stream_chat([*turns, {"role": "user", "content": message}], system=system or None):
-            answer += piece
-            yield answer
+        stream = engine.stream_chat([*turns, {"role": "user", "content": message}], system=system or None)
+        try:
+            for piece in stream:
+                answer += piece
+                yield answer
+        finally:
+            stream.close()  # Stop or a closed page ends the generation too
 
     system = gr.Textbox(label="System prompt", lines=2)
     demo = gr.ChatInterface(respond, additional_inputs=[system], api_name="chat", title=f"LlamaBoard chat: {engine.model_name}")
