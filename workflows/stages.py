@@ -39,22 +39,24 @@ STAGES: dict[str, Stage] = {
     for stage in (
         Stage("pt", "continued pre-training on raw text", "text", "causal_lm", "pretrain", packs_by_default=True),
         Stage("sft", "supervised fine-tuning on conversations", "conversation", "causal_lm", "supervised"),
-        Stage("rm", "reward model on chosen/rejected pairs", "ranking", None, metrics=("accuracy",)),
+        Stage("rm", "reward model on chosen/rejected pairs", "ranking", "reward", "pairwise", metrics=("accuracy",)),
         Stage(
             "dpo",
             "direct preference optimisation on chosen/rejected pairs",
             "ranking",
-            None,
+            "preference",
+            "pairwise",
             metrics=("rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins"),
         ),
         Stage(
             "kto",
             "Kahneman-Tversky optimisation on answers labelled good or bad",
             "kto",
-            None,
-            metrics=("rewards/chosen", "rewards/rejected"),
+            "preference",
+            "kto",
+            metrics=("rewards/chosen", "rewards/rejected", "rewards/margins", "kl"),
         ),
-        Stage("ppo", "PPO against a reward model", "conversation", None, metrics=("reward", "kl")),
+        Stage("ppo", "PPO against a reward model", "conversation", "ppo", "prompt", metrics=("reward", "kl")),
     )
 }
 AVAILABLE_STAGES: tuple[str, ...] = tuple(name for name, stage in STAGES.items() if stage.available)

@@ -24,6 +24,7 @@ from workflows.config.schema import (
     GenerationArgs,
     ModelArgs,
     PassThroughArgs,
+    RLHFArgs,
     TrainingArgs,
 )
 from workflows.errors import ConfigError
@@ -41,6 +42,7 @@ class RunConfig(BaseModel):
     generation: GenerationArgs = GenerationArgs()
     evaluation: EvaluationArgs = EvaluationArgs()
     export: ExportArgs = ExportArgs()
+    rlhf: RLHFArgs = RLHFArgs()
     passthrough: PassThroughArgs = PassThroughArgs()
 
     @classmethod
@@ -133,10 +135,30 @@ def check_combinations(config: RunConfig, source: str = "config") -> None:
             f"`load_best_model_at_end` needs `save_strategy` equal to `eval_strategy` "
             f"(now {train.save_strategy} and {train.eval_strategy})."
         )
+    problems.extend(_rlhf_problems(config))
     if data.val_size >= 1 and data.val_size != int(data.val_size):
         problems.append(f"`val_size: {data.val_size}` must be a fraction below 1 or a whole number of examples.")
     if problems:
         raise ConfigError(f"Invalid combination in {source}: " + " ".join(problems))
+
+
+def _rlhf_problems(config: RunConfig) -> list[str]:
+    """The alignment keys that contradict the stage (checked before any model loads)."""
+    stage, rlhf = config.finetuning.stage, config.rlhf
+    problems = []
+    if stage == "ppo" and not rlhf.reward_model:
+        problems.append(
+            "`stage: ppo` needs `reward_model`: the folder of a finished rm run (train one with stage: rm on a preference dataset)."
+        )
+    if stage == "ppo" and rlhf.reward_model_type == "api":
+        problems.append("`reward_model_type: api` is not available in this version: use lora or full with an rm run folder.")
+    if stage == "ppo" and rlhf.reward_model and rlhf.reward_model_type != "api" and not Path(rlhf.reward_model).is_dir():
+        problems.append(f"`reward_model: {rlhf.reward_model}` is not a folder: pass the output_dir of a finished rm run.")
+    if stage in ("dpo", "kto", "ppo") and rlhf.ref_model and not Path(rlhf.ref_model).is_dir() and "/" not in rlhf.ref_model:
+        problems.append(f"`ref_model: {rlhf.ref_model}` is not a folder: pass a local model folder (or leave it empty).")
+    if stage == "dpo" and rlhf.pref_loss in ("orpo", "simpo") and rlhf.ref_model:
+        problems.append(f"`pref_loss: {rlhf.pref_loss}` uses no reference model: remove `ref_model`.")
+    return problems
 
 
 def field_help(key: str) -> str:
@@ -199,7 +221,8 @@ def _validation_message(error: ValidationError, source: str, values: dict[str, A
         info = GROUPS[KEY_TO_GROUP[key]].model_fields[key] if key in KEY_TO_GROUP else None
         expected = _type_name(info.annotation) if info else "a valid value"
         parts.append(
-            f"`{key}` has the value {values.get(key)!r} in {source}, but it must be {expected} ({problem['msg'].lower()})."
+            (f"`{key}` is empty in {source}" if values.get(key) is None else f"`{key}` has the value {values.get(key)!r} in {source}")
+            + f", but it must be {expected} ({problem['msg'].lower()})."
             + (f" {key}: {info.description}" if info and info.description else "")
         )
     unique = list(dict.fromkeys(parts))

@@ -119,6 +119,46 @@ class FinetuningArgs(_Group):
         return value
 
 
+PREF_LOSSES = ("sigmoid", "hinge", "ipo", "kto_pair", "orpo", "simpo")
+REFERENCE_FREE_LOSSES = ("orpo", "simpo")
+
+
+class RLHFArgs(_Group):
+    """Alignment stages rm, dpo, kto and ppo (LLaMA-Factory's keys)."""
+
+    pref_beta: float = Field(
+        0.1, gt=0, description="dpo/kto: beta, how far the policy may move from the reference (ORPO: odds-ratio weight)."
+    )
+    pref_ftx: float = Field(0.0, ge=0, description="dpo/kto: weight of the SFT loss on the chosen answers mixed into the preference loss.")
+    pref_loss: Literal[PREF_LOSSES] = Field(
+        "sigmoid", description="dpo: the loss: sigmoid (DPO), hinge, ipo, kto_pair, orpo or simpo (the last two need no reference model)."
+    )
+    pref_bco_weight: float = Field(0.0, ge=0, description="dpo: weight of a BCO loss added to the DPO loss.")
+    dpo_label_smoothing: float = Field(0.0, ge=0, le=0.5, description="dpo sigmoid: probability that a pair's labels are flipped.")
+    simpo_gamma: float = Field(0.5, ge=0, description="dpo simpo: target reward margin.")
+    ref_model: Optional[str] = Field(
+        None,
+        description="dpo/kto/ppo: reference model (default: the policy without its LoRA adapters, or a frozen copy).",
+    )
+    ref_model_adapters: Optional[str] = Field(None, description="Adapters merged into the reference model, comma-separated.")
+    ref_model_quantization_bit: Optional[Literal[4, 8]] = Field(None, description="Load the reference model quantized (needs a CUDA GPU).")
+    kto_chosen_weight: float = Field(1.0, gt=0, description="kto: weight of the desirable answers' loss.")
+    kto_rejected_weight: float = Field(1.0, gt=0, description="kto: weight of the undesirable answers' loss.")
+    reward_model: Optional[str] = Field(
+        None, description="ppo: the reward model: an rm run folder (lora or full), or the URL of a reward API (reward_model_type: api)."
+    )
+    reward_model_adapters: Optional[str] = Field(None, description="ppo: adapters merged into the reward model, comma-separated.")
+    reward_model_quantization_bit: Optional[Literal[4, 8]] = Field(None, description="ppo: load the reward model quantized (CUDA only).")
+    reward_model_type: Literal["lora", "full", "api"] = Field(
+        "lora", description="ppo: lora (an rm LoRA run on the same base model), full (a full rm run) or api (an HTTP scoring service)."
+    )
+    ppo_epochs: int = Field(4, ge=1, description="ppo: optimisation passes over each batch of rollouts.")
+    ppo_buffer_size: int = Field(1, ge=1, description="ppo: mini-batches each batch of rollouts is split into per pass.")
+    ppo_score_norm: bool = Field(False, description="ppo: normalise reward-model scores with their running mean and deviation.")
+    ppo_whiten_rewards: bool = Field(False, description="ppo: whiten the advantages of each batch (zero mean, unit variance).")
+    ppo_target: float = Field(6.0, gt=0, description="ppo: target KL for the adaptive KL penalty.")
+
+
 class TrainingArgs(_Group):
     """Hugging Face TrainingArguments passed through, plus process settings."""
 
@@ -248,6 +288,7 @@ GROUPS: dict[str, type[_Group]] = {
     "generation": GenerationArgs,
     "evaluation": EvaluationArgs,
     "export": ExportArgs,
+    "rlhf": RLHFArgs,
 }
 
 

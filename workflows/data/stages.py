@@ -74,6 +74,8 @@ def to_example(conversation: Conversation, stage: str, default_system: Optional[
     if ranking:
         example["chosen"] = _checked_answer(conversation.chosen, "chosen")
         example["rejected"] = _checked_answer(conversation.rejected, "rejected")
+        if example["chosen"]["content"].strip() == example["rejected"]["content"].strip():
+            raise RecordError("the chosen and rejected answers are identical, so the pair teaches no preference")
     if STAGES[stage].data == "kto":
         example["kto_tag"] = conversation.kto_tag
     return example

@@ -19,6 +19,7 @@ from workflows.config import RunConfig
 from workflows.data import dataset_files, load_examples, split_train_eval
 from workflows.errors import DatasetError
 from workflows.features.packing import pack_sequences
+from workflows.features.preference import encode_kto, encode_pairwise, encode_prompt
 from workflows.features.pretrain import encode_pretrain
 from workflows.features.supervised import IGNORE_INDEX, encode_supervised
 from workflows.models.tiny import cache_root
@@ -68,7 +69,20 @@ def _encode_supervised(examples: list[dict], config: RunConfig, tokenizer, templ
     return [encode_supervised(_as_conversation(example), template, tokenizer, config.data) for example in examples]
 
 
-ENCODERS = {"pretrain": _encode_pretrain, "supervised": _encode_supervised}
+def _encode_with(encoder):
+    def encode(examples: list[dict], config: RunConfig, tokenizer, template) -> list[dict]:
+        return [encoder(example, template, tokenizer, config.data) for example in examples]
+
+    return encode
+
+
+ENCODERS = {
+    "pretrain": _encode_pretrain,
+    "supervised": _encode_supervised,
+    "pairwise": _encode_with(encode_pairwise),
+    "kto": _encode_with(encode_kto),
+    "prompt": _encode_with(encode_prompt),
+}
 """Feature builders by the name the stage registry gives (``Stage.features``)."""
 
 
@@ -126,10 +140,13 @@ def as_text(example: dict) -> dict:
 
 
 def _to_rows(encoded: list[dict], config: RunConfig) -> list[dict]:
+    if get_stage(config.finetuning.stage).features == "prompt":  # ppo: prompts only, the answers are generated
+        return [{"input_ids": item["input_ids"]} for item in encoded if item["input_ids"]]
+    label_keys = [key for key in ("labels", "rejected_labels") if key in (encoded[0] if encoded else {})]
     rows = [
-        {"input_ids": item["input_ids"], "labels": item["labels"]}
+        {key: value for key, value in item.items() if key != "dropped_answer_tokens"}
         for item in encoded
-        if any(label != IGNORE_INDEX for label in item["labels"])
+        if all(any(label != IGNORE_INDEX for label in item[key]) for key in label_keys)
     ]
     return pack_sequences(rows, config.data.cutoff_len) if packing_enabled(config) else rows
 

@@ -40,6 +40,11 @@ def preview_examples(config: RunConfig) -> list[dict]:
                 "tokens": [tokenizer.decode([token_id], skip_special_tokens=False) for token_id in encoded["input_ids"]],
             }
         )
+        if "rejected_input_ids" in encoded:  # rm/dpo: input_ids/labels hold prompt + chosen, these prompt + rejected
+            records[-1]["rejected_labels"] = encoded["rejected_labels"]
+            records[-1]["rejected_text"] = tokenizer.decode(encoded["rejected_input_ids"], skip_special_tokens=False)
+        if "kto_tag" in encoded:
+            records[-1]["kto_tag"] = bool(encoded["kto_tag"])
     return records
 
 

@@ -82,8 +82,9 @@ def _setup_lora(model, model_args: ModelArgs, finetuning: FinetuningArgs):
         logger.info("Continuing to train adapter %s", paths[-1])
         return PeftModel.from_pretrained(model, paths[-1], is_trainable=True)
     targets = [name.strip() for name in finetuning.lora_target.split(",")]
+    is_reward_model = type(model).__name__.endswith("ForSequenceClassification")  # stage rm: peft then trains the score head too
     config = LoraConfig(
-        task_type=TaskType.CAUSAL_LM,
+        task_type=TaskType.SEQ_CLS if is_reward_model else TaskType.CAUSAL_LM,
         r=finetuning.lora_rank,
         lora_alpha=finetuning.lora_alpha or finetuning.lora_rank * 2,
         lora_dropout=finetuning.lora_dropout,

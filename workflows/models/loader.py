@@ -59,8 +59,11 @@ def load_model_config(model_args: ModelArgs):
         raise _hub_error(model_args.model_name_or_path, "model_name_or_path", error) from None
 
 
-def load_model(model_args: ModelArgs, tokenizer, *, cutoff_len: int | None = None, compute_dtype=None):
-    """The base model with its adapters merged in order, ready for training setup or inference."""
+def load_model(model_args: ModelArgs, tokenizer, *, cutoff_len: int | None = None, compute_dtype=None, model_class=None):
+    """The base model with its adapters merged in order, ready for training setup or inference.
+
+    ``model_class`` replaces AutoModelForCausalLM (the reward model is an AutoModelForSequenceClassification).
+    """
     from transformers import AutoModelForCausalLM
 
     path = resolve_model_path(model_args.model_name_or_path)
@@ -77,7 +80,9 @@ def load_model(model_args: ModelArgs, tokenizer, *, cutoff_len: int | None = Non
     if model_args.quantization_bit is not None:
         kwargs["quantization_config"] = _quantization_config(model_args, compute_dtype)
         kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
-    model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    if model_class is not None:
+        kwargs["num_labels"] = 1
+    model = (model_class or AutoModelForCausalLM).from_pretrained(path, **kwargs)
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=64)
     return model
@@ -92,6 +97,11 @@ def adapter_paths(model_args: ModelArgs) -> list[str]:
             raise ModelError(
                 f"Adapter `{path}` (adapter_name_or_path) is not a folder with adapter_config.json. "
                 "Pass a run directory or checkpoint-N folder of a LoRA run."
+            )
+        if '"SEQ_CLS"' in (Path(path) / "adapter_config.json").read_text(encoding="utf-8"):
+            raise ModelError(
+                f"Adapter `{path}` (adapter_name_or_path) is a reward model (stage rm): it scores answers and cannot chat or "
+                "be merged into a chat model. Use it as `reward_model` of a ppo run."
             )
     return paths
 

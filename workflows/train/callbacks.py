@@ -26,8 +26,9 @@ class TrainerLogCallback(TrainerCallback):
     then holds the step, and the recipe fails the run with that message.
     """
 
-    def __init__(self, run_dir: RunDirectory):
+    def __init__(self, run_dir: RunDirectory, metrics: tuple[str, ...] = ()):
         self.run_dir = run_dir
+        self.metrics = metrics  # the stage's own fields (rewards/margins ...), logged beside loss and eval_loss
         self.start_time = time.time()
         self.start_step = 0
         self.start_tokens = 0
@@ -68,6 +69,10 @@ class TrainerLogCallback(TrainerCallback):
             "throughput": round((tokens - self.start_tokens) / now, 2) if now > 0 else None,
             "total_tokens": tokens,
         }
+        for name in self.metrics:
+            for key in (name, f"eval_{name}"):
+                if logs.get(key) is not None:
+                    record[key] = round(float(logs[key]), 6)
         record = {key: value for key, value in record.items() if value is not None}
         if "loss" not in record and "eval_loss" not in record:
             return  # the end-of-training summary log; train_results.json holds it

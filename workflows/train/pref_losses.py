@@ -1,0 +1,71 @@
+"""The preference losses of stages dpo and kto, as plain functions of log-probabilities (LLaMA-Factory's formulas).
+
+Inputs are per-example log-probabilities of the answers: ``*_logps`` summed over
+the answer tokens (``*_avg_logps`` averaged, for ipo, orpo and simpo, which are
+length-normalised). Each function returns ``(losses, chosen_rewards,
+rejected_rewards)`` per example; the rewards are what trainer_log.jsonl reports
+as ``rewards/chosen`` and ``rewards/rejected``.
+"""
+
+import torch
+import torch.nn.functional as F
+
+
+def dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta: float, loss_type: str, label_smoothing: float = 0.0):
+    """sigmoid (DPO), hinge, ipo and kto_pair: losses against a reference model."""
+    chosen_logratios = policy_chosen - ref_chosen
+    rejected_logratios = policy_rejected - ref_rejected
+    logits = chosen_logratios - rejected_logratios
+    if loss_type == "sigmoid":
+        losses = -F.logsigmoid(beta * logits) * (1 - label_smoothing) - F.logsigmoid(-beta * logits) * label_smoothing
+    elif loss_type == "hinge":
+        losses = torch.relu(1 - beta * logits)
+    elif loss_type == "ipo":
+        losses = (logits - 1 / (2 * beta)) ** 2
+    elif loss_type == "kto_pair":
+        # KTO on pairs: each answer is compared with the other side's KL estimate (batch mean, never negative)
+        chosen_kl = chosen_logratios.mean().clamp(min=0).detach()
+        rejected_kl = rejected_logratios.mean().clamp(min=0).detach()
+        losses = (1 - torch.sigmoid(beta * (chosen_logratios - rejected_kl))) + (1 - torch.sigmoid(beta * (chosen_kl - rejected_logratios)))
+    else:
+        raise ValueError(f"unknown pref_loss {loss_type!r}")
+    return losses, beta * chosen_logratios.detach(), beta * rejected_logratios.detach()
+
+
+def orpo_loss(chosen_avg_logps, rejected_avg_logps, beta: float):
+    """ORPO: the NLL of the chosen answer plus beta × the log odds-ratio loss; no reference model."""
+    log_odds = (chosen_avg_logps - rejected_avg_logps) - (
+        torch.log1p(-torch.exp(chosen_avg_logps)) - torch.log1p(-torch.exp(rejected_avg_logps))
+    )
+    losses = -chosen_avg_logps - beta * F.logsigmoid(log_odds)
+    return losses, beta * chosen_avg_logps.detach(), beta * rejected_avg_logps.detach()
+
+
+def simpo_loss(chosen_avg_logps, rejected_avg_logps, beta: float, gamma: float):
+    """SimPO: the length-normalised reward margin must exceed gamma; no reference model."""
+    logits = (chosen_avg_logps - rejected_avg_logps) - gamma / beta
+    losses = -F.logsigmoid(beta * logits)
+    return losses, beta * chosen_avg_logps.detach(), beta * rejected_avg_logps.detach()
+
+
+def bco_loss(chosen_rewards, rejected_rewards):
+    """BCO on pairs (pref_bco_weight): each reward is classified against the batch's mean reward as the shift."""
+    delta = torch.cat([chosen_rewards, rejected_rewards]).mean().detach()
+    return -F.logsigmoid(chosen_rewards - delta) - F.logsigmoid(-(rejected_rewards - delta))
+
+
+def kto_loss(policy_logps, ref_logps, desirable, beta: float, chosen_weight: float, rejected_weight: float):
+    """KTO on single answers labelled desirable (True) or undesirable, against the batch's KL estimate.
+
+    The KL term is the batch mean of policy/reference log-ratios (clamped at 0, no gradient), as in the KTO paper's
+    estimate from the same batch. Returns (losses, rewards, kl).
+    """
+    logratios = policy_logps - ref_logps
+    kl = logratios.mean().clamp(min=0).detach()
+    desirable = desirable.bool()
+    losses = torch.where(
+        desirable,
+        chosen_weight * (1 - torch.sigmoid(beta * (logratios - kl))),
+        rejected_weight * (1 - torch.sigmoid(beta * (kl - logratios))),
+    )
+    return losses, beta * logratios.detach(), kl

@@ -1,0 +1,162 @@
+"""Stages dpo (pref_loss sigmoid, hinge, ipo, kto_pair, orpo, simpo) and kto, on our own Trainer subclass.
+
+Why not trl's DPOTrainer/KTOTrainer: trl 1.16's DPOTrainer tokenises with the
+tokenizer's chat template and knows neither orpo, simpo nor kto_pair (ORPO and
+CPO/SimPO live in ``trl.experimental`` with their own data pipelines), so three
+trainers would render the same pair three ways. Here every loss reads the pairs
+our templates render (labels masked but the answer) and is a formula in
+``pref_losses`` (tested against hand computations). The reference model
+follows trl: the policy with its LoRA adapters disabled, a frozen copy for
+full/freeze, or ``ref_model``.
+"""
+
+import logging
+
+import torch
+
+from workflows.config import RunConfig
+from workflows.config.schema import REFERENCE_FREE_LOSSES
+from workflows.features.collator import PaddingCollator
+from workflows.jobs import StopSignal
+from workflows.models.finetuning import prepare_for_training
+from workflows.models.loader import load_model
+from workflows.run_dir import RunDirectory
+from workflows.train import pref_losses
+from workflows.train.alignment import (
+    StageMetricsMixin,
+    callbacks,
+    check_same_tokenizer,
+    load_reference,
+    prepare,
+    sequence_logps,
+    train_and_save,
+)
+from workflows.train.trainer import LlamaBoardTrainer, compute_dtype, training_arguments
+
+logger = logging.getLogger(__name__)
+
+
+class PairCollator:
+    """A batch of pairs as one batch of 2B rows: the chosen answers first, then the rejected ones."""
+
+    def __init__(self, pad_token_id: int):
+        self.pad = PaddingCollator(pad_token_id=pad_token_id)
+
+    def __call__(self, features: list[dict]) -> dict:
+        rows = [{"input_ids": f["input_ids"], "labels": f["labels"]} for f in features]
+        rows += [{"input_ids": f["rejected_input_ids"], "labels": f["rejected_labels"]} for f in features]
+        return self.pad(rows)
+
+
+class KTOCollator:
+    def __init__(self, pad_token_id: int):
+        self.pad = PaddingCollator(pad_token_id=pad_token_id)
+
+    def __call__(self, features: list[dict]) -> dict:
+        batch = self.pad([{"input_ids": f["input_ids"], "labels": f["labels"]} for f in features])
+        batch["kto_tag"] = torch.tensor([int(f["kto_tag"]) for f in features], dtype=torch.long)
+        return batch
+
+
+class PreferenceTrainer(StageMetricsMixin, LlamaBoardTrainer):
+    """compute_loss for dpo (pairs) and kto (labelled answers); rewards and margins go to trainer_log.jsonl."""
+
+    def __init__(self, *args, config: RunConfig, ref_model=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._init_stage_metrics()
+        self.stage = config.finetuning.stage
+        self.rlhf = config.rlhf
+        self.ref_model = ref_model
+        if ref_model is not None:
+            self.ref_model = ref_model.to(self.args.device)
+
+    def reference_logps(self, input_ids, attention_mask, labels):
+        with torch.no_grad():
+            if self.ref_model is not None:
+                return sequence_logps(self.ref_model, input_ids, attention_mask, labels)[0]
+            model = self.accelerator.unwrap_model(self.model)
+            with model.disable_adapter():  # LoRA without ref_model: the base model is the reference
+                return sequence_logps(model, input_ids, attention_mask, labels)[0]
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        input_ids, attention_mask, labels = inputs["input_ids"], inputs["attention_mask"], inputs["labels"]
+        logps, counts = sequence_logps(model, input_ids, attention_mask, labels)
+        avg_logps = logps / counts.clamp(min=1)
+        rlhf = self.rlhf
+        if self.stage == "kto":
+            ref = self.reference_logps(input_ids, attention_mask, labels)
+            tags = inputs["kto_tag"]
+            losses, rewards, kl = pref_losses.kto_loss(logps, ref, tags, rlhf.pref_beta, rlhf.kto_chosen_weight, rlhf.kto_rejected_weight)
+            loss = losses.mean()
+            if rlhf.pref_ftx > 0 and tags.any():
+                loss = loss + rlhf.pref_ftx * (-avg_logps[tags.bool()]).mean()
+            chosen, rejected = rewards[tags.bool()], rewards[~tags.bool()]
+            if len(chosen):
+                self.record(**{"rewards/chosen": chosen.mean()})
+            if len(rejected):
+                self.record(**{"rewards/rejected": rejected.mean()})
+            if len(chosen) and len(rejected):
+                self.record(**{"rewards/margins": chosen.mean() - rejected.mean()})
+            self.record(kl=kl)
+            return loss
+
+        chosen_logps, rejected_logps = logps.chunk(2)
+        chosen_avg, rejected_avg = avg_logps.chunk(2)
+        if rlhf.pref_loss == "orpo":
+            losses, chosen_rewards, rejected_rewards = pref_losses.orpo_loss(chosen_avg, rejected_avg, rlhf.pref_beta)
+        elif rlhf.pref_loss == "simpo":
+            losses, chosen_rewards, rejected_rewards = pref_losses.simpo_loss(chosen_avg, rejected_avg, rlhf.pref_beta, rlhf.simpo_gamma)
+        else:
+            ref_chosen, ref_rejected = self.reference_logps(input_ids, attention_mask, labels).chunk(2)
+            if rlhf.pref_loss == "ipo":  # IPO compares length-normalised log-probabilities, as LLaMA-Factory does
+                chosen_counts, rejected_counts = counts.clamp(min=1).chunk(2)
+                chosen_logps, rejected_logps = chosen_avg, rejected_avg
+                ref_chosen, ref_rejected = ref_chosen / chosen_counts, ref_rejected / rejected_counts
+            losses, chosen_rewards, rejected_rewards = pref_losses.dpo_loss(
+                chosen_logps, rejected_logps, ref_chosen, ref_rejected, rlhf.pref_beta, rlhf.pref_loss, rlhf.dpo_label_smoothing
+            )
+            if rlhf.pref_bco_weight > 0:
+                bco = pref_losses.bco_loss(rlhf.pref_beta * (chosen_logps - ref_chosen), rlhf.pref_beta * (rejected_logps - ref_rejected))
+                losses = (losses + rlhf.pref_bco_weight * bco) / (1 + rlhf.pref_bco_weight)
+        if rlhf.pref_ftx > 0 and rlhf.pref_loss != "orpo":  # ORPO has the SFT term built in
+            losses = losses - rlhf.pref_ftx * chosen_avg
+        self.record(
+            **{
+                "rewards/chosen": chosen_rewards.mean(),
+                "rewards/rejected": rejected_rewards.mean(),
+                "rewards/accuracies": (chosen_rewards > rejected_rewards).float().mean(),
+                "rewards/margins": (chosen_rewards - rejected_rewards).mean(),
+            }
+        )
+        return losses.mean()
+
+
+def run(config: RunConfig, run_dir: RunDirectory, stop: StopSignal, show_progress: bool) -> str:
+    """Train dpo or kto and save like sft; returns `finished` or `aborted`."""
+
+    def check(tokenizer):
+        if config.rlhf.ref_model:
+            check_same_tokenizer(config, tokenizer, config.rlhf.ref_model, "ref_model")
+
+    tokenizer, features = prepare(config, run_dir, check)
+    if stop.received:
+        return "aborted"
+    args = training_arguments(config, run_dir.path, show_progress)
+    model = load_model(config.model, tokenizer, cutoff_len=config.data.cutoff_len, compute_dtype=compute_dtype(config))
+    needs_reference = config.finetuning.stage == "kto" or config.rlhf.pref_loss not in REFERENCE_FREE_LOSSES
+    reference = load_reference(config, tokenizer, model) if needs_reference else None
+    model = prepare_for_training(model, config.model, config.finetuning, gradient_checkpointing=config.training.gradient_checkpointing)
+    collator = KTOCollator if config.finetuning.stage == "kto" else PairCollator
+    trainer = PreferenceTrainer(
+        model=model,
+        args=args,
+        config=config,
+        ref_model=reference,
+        train_dataset=features.train,
+        eval_dataset=features.eval,
+        data_collator=collator(tokenizer.pad_token_id),
+        processing_class=tokenizer,
+        callbacks=callbacks(config, run_dir, stop),
+        loraplus_lr_ratio=config.finetuning.loraplus_lr_ratio,
+    )
+    return train_and_save(config, run_dir, stop, trainer, features, tokenizer)
