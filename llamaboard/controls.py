@@ -5,6 +5,7 @@ A control's type, choices, range and default come from the pydantic field in
 keyed by the field name. The UI never keeps a second list of what a key means.
 """
 
+import math
 import typing
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -93,8 +94,17 @@ def field_component(spec: FieldSpec, **overrides: Any) -> gr.components.Componen
     if spec.kind == "suggest":
         return gr.Dropdown(**{"allow_custom_value": True, "choices": [], **common})
     if spec.kind in ("int", "float"):
-        return gr.Number(precision=0 if spec.kind == "int" else None, minimum=spec.minimum, maximum=spec.maximum, **common)
+        # No minimum/maximum here: Gradio would reject a bad value with a toast that names no field; the schema's
+        # check names it under the buttons instead. Floats step by a tenth of their default's magnitude (1e-5 for 5e-5).
+        return gr.Number(precision=0 if spec.kind == "int" else None, step=1 if spec.kind == "int" else float_step(spec.default), **common)
     return gr.Textbox(**common)
+
+
+def float_step(default: Any) -> float:
+    """The arrow-key step of a float box: the order of magnitude of its default (0.01 when the default is 0 or unset)."""
+    if not isinstance(default, (int, float)) or default == 0:
+        return 0.01
+    return 10.0 ** math.floor(math.log10(abs(default)))
 
 
 def _choice_value(choice: Any) -> Any:

@@ -68,11 +68,14 @@ def progress_html(run_label: str, state: RunState, latest: Optional[dict[str, An
     kind = html.escape(message(lang, f"kind_{state.kind}"))
     head = f'<div class="lb-run-title">{badge} <span class="lb-kind">{kind}</span> <code>{html.escape(run_label)}</code></div>'
     if not latest:
-        return head + f'<div class="lb-progress-text">{html.escape(message(lang, "progress_waiting"))}</div>'
+        waiting = message(lang, "progress_waiting" if state.is_active or state.state in ("queued", "created") else "progress_no_steps")
+        return head + f'<div class="lb-progress-text">{html.escape(waiting)}</div>'
     percentage = latest.get("percentage") or (100.0 * latest.get("current_steps", 0) / max(1, latest.get("total_steps", 1)))
     if state.state == "finished":
         percentage = 100.0
     step, total = latest.get("current_steps", "?"), latest.get("total_steps", "?")
+    if state.state == "finished":
+        step = total  # the last step is not always a logging step: a finished job has done them all
     facts = [
         message(lang, "progress_step", step=step, total=total) if state.kind == "train" else f"{step}/{total}",
         f"{percentage:.0f}%",

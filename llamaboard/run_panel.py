@@ -89,8 +89,13 @@ def build_run_panel(
     devices: gr.Dropdown,
     kinds: tuple[str, ...],
     scope: str,
+    notice_box: Optional[gr.HTML] = None,
 ) -> RunPanel:
-    """The panel for jobs of ``kinds``; ``scope`` prefixes its element ids (one panel per tab)."""
+    """The panel for jobs of ``kinds``; ``scope`` prefixes its element ids (one panel per tab).
+
+    ``notice_box`` is the tab's message under its Start button: its "Started …" is cleared when the job it
+    watches fails, so the page never shows a green "Started" beside a failed job.
+    """
     view_state = gr.State(RunView())
     shows_loss = "train" in kinds
     with gr.Group():
@@ -120,6 +125,7 @@ def build_run_panel(
     timer = gr.Timer(POLL_INTERVAL_S)
 
     outputs = [view_state, progress, error, chart, log, run_config, table, abort_button, resume_button, resume_choice, remove_button]
+    outputs += [notice_box] if notice_box is not None else []
 
     def refresh(view: RunView, lang: str) -> dict:
         queued = queue.queued_kinds()
@@ -142,7 +148,10 @@ def build_run_panel(
         view.reader.poll()
         log_text = tail_text(view.run_dir / RUNNING_LOG_FILE)
         label = str(view.run_dir.relative_to(workspace.saves_dir))
+        newly_failed = view.changed("failed", state.state == "failed") and state.state == "failed"
+        cleared = {notice_box: ""} if notice_box is not None and newly_failed else {}
         return {
+            **cleared,
             view_state: view,
             progress: progress_html(label, state, view.reader.latest, lang),
             error: error_html(last_error_line(state, log_text), lang),

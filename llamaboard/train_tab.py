@@ -17,13 +17,13 @@ from llamaboard.data_preview import PreviewFailed, examples_html, run_preview, s
 from llamaboard.datasets import dataset_names
 from llamaboard.form import Form, FormScope
 from llamaboard.locales import message
-from llamaboard.notices import notice
+from llamaboard.notices import error_notice, notice
 from llamaboard.paths import Workspace
 from llamaboard.run_builder import PreparedRun, create_run_dir, prepare_run
 from llamaboard.run_panel import build_run_panel
 from llamaboard.run_queue import RunQueue
+from llamaboard.saved_configs import read_config, save_config
 from llamaboard.top_bar import TopBar
-from workflows.config import load_config
 from workflows.errors import ConfigError, UserError
 
 BASIC_ROWS = (
@@ -86,6 +86,7 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
     with gr.Row(equal_height=True):
         run_name = form.control("run_name", gr.Textbox, value=new_run_name, scale=2)
         config_path = form.control("config_path", gr.Textbox, value=DEFAULT_CONFIG_PATH, scale=2)
+        replace_config = form.control("replace_config", gr.Checkbox, value=False, scale=1, min_width=120)
         save_button = form.button("save_config_button", scale=1)
         load_button = form.button("load_config_button", scale=1)
     with gr.Row(equal_height=True):
@@ -95,7 +96,7 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
     with gr.Row(visible=False) as command_row:
         command_yaml = form.control("command_yaml", gr.Code, language="yaml", interactive=False, max_lines=24)
         command_line = form.control("command_line", gr.Code, language="shell", interactive=False, wrap_lines=True)
-    panel = build_run_panel(demo, form, workspace, queue, bar.lang, bar.devices, kinds=("train",), scope="train")
+    panel = build_run_panel(demo, form, workspace, queue, bar.lang, bar.devices, kinds=("train",), scope="train", notice_box=form_message)
 
     form_inputs = {*scope.fields.values(), extra_args, run_name, bar.devices, bar.lang}
 
@@ -114,7 +115,7 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
         try:
             run = prepare(data)
         except UserError as error:
-            return {form_message: notice(str(error), "error"), command_row: gr.Row(visible=False)}
+            return {form_message: error_notice(error, data[bar.lang]), command_row: gr.Row(visible=False)}
         return {
             form_message: "",
             command_row: gr.Row(visible=True),
@@ -129,27 +130,24 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
             create_run_dir(run)
             outcome = queue.submit(run.launch)
         except UserError as error:
-            return {form_message: notice(str(error), "error")}
+            return {form_message: error_notice(error, lang)}
         view = data[panel.view]
         view.watch(run.run_dir, follow=True)
         return {form_message: notice(message(lang, f"run_{outcome}", run=run.run_dir.name)), panel.view: view, run_name: new_run_name()}
 
-    def save_config(data: dict) -> str:
+    def save(data: dict) -> str:
         lang = data[bar.lang]
         try:
-            run = prepare(data)
-            path = workspace.confine(data[config_path], "config_path")
+            path = save_config(workspace, data[config_path], prepare(data).config, replace=data[replace_config])
         except UserError as error:
-            return notice(str(error), "error")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(run.yaml_text, encoding="utf-8")
-        return notice(message(lang, "config_saved", path=path))
+            return error_notice(error, lang)
+        return notice(message(lang, "config_saved", path=path.relative_to(workspace.workdir)))
 
     def load_saved_config(typed_path: str, lang: str) -> dict:
         try:
-            config = load_config(workspace.confine(typed_path, "config_path"))
+            config = read_config(workspace, typed_path)
         except UserError as error:
-            return {form_message: notice(str(error), "error")}
+            return {form_message: error_notice(error, lang)}
         values = config.to_flat_dict(only_set=True)
         beyond_form = {key: value for key, value in values.items() if key not in scope.fields and key not in NOT_IN_FORM}
         return {
@@ -167,7 +165,7 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
         try:
             examples, stats = run_preview(prepare(data).yaml_text, workspace.workdir)
         except (UserError, PreviewFailed) as error:
-            return {preview_examples: notice(str(error), "error"), preview_stats: "", data_preview_accordion: gr.Accordion(open=True)}
+            return {preview_examples: error_notice(error, lang), preview_stats: "", data_preview_accordion: gr.Accordion(open=True)}
         return {
             preview_examples: examples_html(examples, lang),
             preview_stats: stats_html(stats, lang),
@@ -187,7 +185,7 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
     start_button.click(start, form_inputs | {panel.view}, [form_message, panel.view, run_name]).then(
         panel.refresh, panel.refresh_inputs, panel.refresh_outputs, show_progress="hidden"
     )
-    save_button.click(save_config, form_inputs | {config_path}, form_message)
+    save_button.click(save, form_inputs | {config_path, replace_config}, form_message)
     load_outputs = [*scope.fields.values(), extra_args, form_message, preview_examples, preview_stats, command_row]
     load_button.click(load_saved_config, [config_path, bar.lang], load_outputs).then(
         refresh_datasets, [dataset_dir, stage], dataset_outputs
