@@ -39,7 +39,14 @@ STAGES: dict[str, Stage] = {
     for stage in (
         Stage("pt", "continued pre-training on raw text", "text", "causal_lm", "pretrain", packs_by_default=True),
         Stage("sft", "supervised fine-tuning on conversations", "conversation", "causal_lm", "supervised"),
-        Stage("rm", "reward model on chosen/rejected pairs", "ranking", "reward", "pairwise", metrics=("accuracy",)),
+        Stage(
+            "rm",
+            "reward model on chosen/rejected pairs",
+            "ranking",
+            "reward",
+            "pairwise",
+            metrics=("accuracy", "rewards/chosen", "rewards/rejected"),
+        ),
         Stage(
             "dpo",
             "direct preference optimisation on chosen/rejected pairs",
@@ -56,7 +63,7 @@ STAGES: dict[str, Stage] = {
             "kto",
             metrics=("rewards/chosen", "rewards/rejected", "rewards/margins", "kl"),
         ),
-        Stage("ppo", "PPO against a reward model", "conversation", "ppo", "prompt", metrics=("reward", "kl")),
+        Stage("ppo", "PPO against a reward model", "conversation", "ppo", "prompt", metrics=("reward", "kl", "kl_coef")),
     )
 }
 AVAILABLE_STAGES: tuple[str, ...] = tuple(name for name, stage in STAGES.items() if stage.available)

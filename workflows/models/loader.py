@@ -81,7 +81,7 @@ def load_model(model_args: ModelArgs, tokenizer, *, cutoff_len: int | None = Non
         kwargs["quantization_config"] = _quantization_config(model_args, compute_dtype)
         kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
     if model_class is not None:
-        kwargs["num_labels"] = 1
+        config.num_labels = 1  # the reward model's score head
     model = (model_class or AutoModelForCausalLM).from_pretrained(path, **kwargs)
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=64)
