@@ -159,18 +159,6 @@ def create_app(engine: ChatEngine, model_name: str, api_key: Optional[str] = Non
         """The calls an answer makes to the request's offered tools; [] when it is plain text."""
         return body.offered_calls(engine.template.function_calls(text)) if body.offered_tools else []
 
-    def start(body: ChatCompletionRequest, prompt_ids: list[int]) -> list[TextStream]:
-        """The request's ``n`` streams, queued together so that they are generated together."""
-        streams: list[TextStream] = []
-        try:
-            for _ in range(body.n):
-                streams.append(engine.stream_ids(prompt_ids, **body.generation()))
-        except BaseException:
-            for stream in streams:
-                stream.close()
-            raise
-        return streams
-
     @app.post("/v1/chat/completions", dependencies=[Depends(authorize)])
     async def chat_completions(body: ChatCompletionRequest, request: Request):
         if body.model != model_name:
@@ -191,7 +179,7 @@ def create_app(engine: ChatEngine, model_name: str, api_key: Optional[str] = Non
                 "context_length_exceeded",
             )
         try:
-            streams = await anyio.to_thread.run_sync(start, body, prompt_ids)
+            streams = await anyio.to_thread.run_sync(lambda: engine.streams(prompt_ids, body.n, **body.generation()))
         except UserError as error:
             raise APIError(400, str(error)) from None
         if body.stream:

@@ -86,6 +86,18 @@ class ChatEngine(ABC):
     def stream_ids(self, prompt_ids: list[int], **gen) -> TextStream:
         """Generate from prompt ids, streaming text; ``gen`` overrides GenerationArgs keys and takes ``stop``."""
 
+    def streams(self, prompt_ids: list[int], n: int, **gen) -> list[TextStream]:
+        """``n`` answers to the same prompt, started together (a batching backend generates them as rows of one batch)."""
+        started: list[TextStream] = []
+        try:
+            for _ in range(n):
+                started.append(self.stream_ids(prompt_ids, **gen))
+        except BaseException:
+            for stream in started:
+                stream.close()
+            raise
+        return started
+
     @abstractmethod
     def batch(self, conversations: list[list[dict]], system: Optional[str] = None, **gen) -> list[Response]:
         """One answer per conversation, generated together in batches."""
@@ -97,8 +109,7 @@ class ChatEngine(ABC):
         """``n`` complete answers to the same conversation."""
         prompt_ids = self.encode(messages, system, tools)
         responses = []
-        for _ in range(n):
-            stream = self.stream_ids(prompt_ids, **gen)
+        for stream in self.streams(prompt_ids, n, **gen):
             for _piece in stream:
                 pass
             responses.append(stream.response)

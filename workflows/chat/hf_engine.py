@@ -238,6 +238,11 @@ class HuggingFaceEngine(TemplatedEngine):
         self.scheduler.submit([job])
         return self._stream(job, stop or [])
 
+    def streams(self, prompt_ids: list[int], n: int, stop: Optional[list[str]] = None, **gen) -> list[TextStream]:
+        jobs = [self._job(prompt_ids, gen) for _ in range(n)]
+        self.scheduler.submit(jobs)  # all at once: one batch
+        return [self._stream(job, stop or []) for job in jobs]
+
     def _stream(self, job: _Job, stops: list[str]) -> TextStream:
         def cancel() -> None:
             self.scheduler.cancel(job)
