@@ -339,7 +339,7 @@ class RunDirectory:
         kept = [line for line in self.trainer_log_path.read_text(encoding="utf-8").splitlines() if _log_step(line) <= last_step]
         self.trainer_log_path.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
 
-    def write_provenance(self, dataset_files: dict[str, str], features_fingerprint: Optional[str] = None) -> None:
+    def write_provenance(self, dataset_files: dict[str, str], features_fingerprint: Optional[str] = None, **extra: Any) -> None:
         if not self.is_main_process:
             return
         write_json_atomic(
@@ -352,6 +352,7 @@ class RunDirectory:
                 "git_revision": _git_revision(),
                 "dataset_files_sha256": dataset_files,
                 "features_fingerprint": features_fingerprint,
+                **extra,
             },
         )
 

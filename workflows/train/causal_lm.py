@@ -20,6 +20,7 @@ from workflows.models.loader import load_model, load_model_config, load_tokenize
 from workflows.run_dir import RunDirectory
 from workflows.templates import get_template
 from workflows.train.callbacks import GracefulStopCallback, TrainerLogCallback
+from workflows.train.imports import loaded_optional_packages
 from workflows.train.limits import check_against_model
 from workflows.train.loss_curve import plot_loss
 from workflows.train.trainer import LlamaBoardTrainer, compute_dtype, extra_callbacks, training_arguments
@@ -34,7 +35,7 @@ def run(config: RunConfig, run_dir: RunDirectory, stop: StopSignal, show_progres
     template = get_template(config.data.template, tokenizer)
     template.fix_tokenizer(tokenizer)
     features = build_features(config, tokenizer, template)
-    run_dir.write_provenance(features.files, features.fingerprint)
+    run_dir.write_provenance(features.files, features.fingerprint, loaded_optional_packages=loaded_optional_packages())
     check_against_model(config, load_model_config(config.model), len(features.train))
     if stop.received:
         return "aborted"

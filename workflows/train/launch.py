@@ -19,6 +19,7 @@ from workflows.errors import ConfigError
 from workflows.jobs import Outcome, StopSignal, run_job
 from workflows.run_dir import RunDirectory, checkpoint_complete, checkpoint_step, default_job_name, job_folder, list_checkpoints
 from workflows.stages import get_stage
+from workflows.train.imports import skip_unused_imports
 
 logger = logging.getLogger("workflows")
 
@@ -39,6 +40,7 @@ def train_command(config: RunConfig, argv: list[str]) -> int:
     run_dir = RunDirectory(output_dir, "train", is_main_process=is_main)
     resuming = bool(config.training.resume_from_checkpoint)
     run_dir.check_writable(config.training.overwrite_output_dir, resuming=resuming)
+    skip_unused_imports(config)
     recipe = importlib.import_module(f"workflows.train.{get_stage(config.finetuning.stage).recipe}")
 
     def train(stop: StopSignal) -> Outcome:
