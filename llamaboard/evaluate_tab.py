@@ -25,10 +25,11 @@ import gradio as gr
 
 from llamaboard.datasets import dataset_names
 from llamaboard.form import Form
+from llamaboard.job_controls import build_job_controls, wire_job_controls
 from llamaboard.locales import message
 from llamaboard.notices import notice
 from llamaboard.paths import Workspace
-from llamaboard.run_builder import PreparedRun, create_run_dir, prepare_run
+from llamaboard.run_builder import PreparedRun, prepare_run
 from llamaboard.run_panel import RunView, build_run_panel
 from llamaboard.run_queue import RunQueue
 from llamaboard.top_bar import TopBar
@@ -206,16 +207,11 @@ def build_evaluate_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Work
         scope.field("batch_size", min_width=100)
     dataset_error = gr.HTML(elem_id="eval-dataset_error")
     run_name = form.control("run_name", gr.Textbox, elem_id="eval-run_name", value=new_run_name)
-    with gr.Row(equal_height=True):
-        preview_button = form.button("preview_command_button", elem_id="eval-preview_command_button", scale=1)
-        start_button = form.button("start_button", elem_id="eval-start_button", variant="primary", scale=2)
-    form_message = gr.HTML(elem_id="eval-form_message")
-    with gr.Row(visible=False) as command_row:
-        command_yaml = form.control("command_yaml", gr.Code, elem_id="eval-command_yaml", language="yaml", interactive=False, max_lines=24)
-        command_line = form.control(
-            "command_line", gr.Code, elem_id="eval-command_line", language="shell", interactive=False, wrap_lines=True
-        )
-    panel = build_run_panel(demo, form, workspace, queue, bar.lang, bar.devices, kinds=("eval", "predict"), scope="eval")
+    controls = build_job_controls(form, "eval-", "start_button")
+    form_message, command_row = controls.message, controls.command_row
+    panel = build_run_panel(
+        demo, form, workspace, queue, bar.lang, bar.devices, kinds=("eval", "predict"), scope="eval", notice_box=form_message
+    )
     with form.accordion("eval_results_accordion", elem_id="eval-results_accordion", open=True):
         results_note = gr.HTML(elem_id="eval-results_note")
         metrics = form.control("eval_metrics", gr.Dataframe, elem_id="eval-metrics", interactive=False, wrap=True, max_height=360)
@@ -233,34 +229,6 @@ def build_evaluate_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Work
         if values.get("task_dir"):
             values["task_dir"] = str(workspace.confine(values["task_dir"], "task_dir"))
         return prepare_run(values, data[run_name], data[bar.devices] or [], workspace, kind=MODE_KIND[chosen])
-
-    def preview_command(data: dict) -> dict:
-        try:
-            run = prepare(data)
-        except UserError as error:
-            return {form_message: notice(str(error), "error"), command_row: gr.Row(visible=False)}
-        return {
-            form_message: "",
-            command_row: gr.Row(visible=True),
-            command_yaml: f"# {run.run_dir / 'run.yaml'}\n{run.yaml_text}",
-            command_line: run.launch.shell_command(workspace.workdir),
-        }
-
-    def start(data: dict) -> dict:
-        lang = data[bar.lang]
-        try:
-            run = prepare(data)
-            create_run_dir(run)
-            outcome = queue.submit(run.launch)
-        except UserError as error:
-            return {form_message: notice(str(error), "error")}
-        view = data[panel.view]
-        view.watch(run.run_dir, follow=True)
-        return {
-            form_message: notice(message(lang, f"run_{outcome}", run=run.run_dir.name)),
-            panel.view: view,
-            run_name: new_run_name(data[mode]),
-        }
 
     def switch_mode(chosen: str) -> dict:
         return {
@@ -296,9 +264,16 @@ def build_evaluate_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Work
     gr.on([dataset_dir.submit, dataset_dir.blur], refresh_datasets, dataset_dir, [dataset, dataset_error], trigger_mode="always_last")
     mode.change(switch_mode, mode, [data_group, generation_row, benchmark_row, run_name, command_row, form_message])
     bar.lang.change(lambda lang, chosen: gr.Radio(choices=mode_choices(lang), value=chosen), [bar.lang, mode], mode, show_progress="hidden")
-    preview_button.click(preview_command, form_inputs, [form_message, command_row, command_yaml, command_line])
-    start_button.click(start, form_inputs | {panel.view}, [form_message, panel.view, run_name]).then(
-        panel.refresh, panel.refresh_inputs, panel.refresh_outputs, show_progress="hidden"
+    wire_job_controls(
+        controls,
+        inputs=form_inputs,
+        prepare=prepare,
+        lang=bar.lang,
+        run_name=run_name,
+        next_run_name=lambda data: new_run_name(data[mode]),
+        workspace=workspace,
+        queue=queue,
+        panel=panel,
     )
     results_outputs = [results_note, metrics, predictions, shown]
     gr.on([timer.tick, demo.load], show_results, [panel.view, bar.lang, shown], results_outputs, show_progress="hidden")

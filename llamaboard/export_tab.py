@@ -28,11 +28,12 @@ import gradio as gr
 from llamaboard.controls import NONE_CHOICE
 from llamaboard.devices import detect_devices, device_env
 from llamaboard.form import Form
+from llamaboard.job_controls import build_job_controls, wire_job_controls
 from llamaboard.launcher import Launch
 from llamaboard.locales import message
 from llamaboard.notices import notice
 from llamaboard.paths import Workspace, validate_run_name
-from llamaboard.run_builder import PreparedRun, confine_paths, create_run_dir, render_yaml
+from llamaboard.run_builder import PreparedRun, confine_paths, render_yaml
 from llamaboard.run_panel import RunView, build_run_panel
 from llamaboard.run_queue import RunQueue
 from llamaboard.top_bar import TopBar
@@ -227,18 +228,10 @@ def build_export_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Worksp
         with gr.Row(equal_height=True):
             gptq_fields = [scope.field(key, min_width=140, interactive=False) for key in GPTQ_KEYS]
     run_name = form.control("export_run_name", gr.Textbox, elem_id="export-run_name", value=new_run_name)
-    with gr.Row(equal_height=True):
-        preview_button = form.button("preview_command_button", elem_id="export-preview_command_button", scale=1)
-        start_button = form.button("export_start_button", elem_id="export-start_button", variant="primary", scale=2)
-    form_message = gr.HTML(elem_id="export-form_message")
-    with gr.Row(visible=False) as command_row:
-        command_yaml = form.control(
-            "command_yaml", gr.Code, elem_id="export-command_yaml", language="yaml", interactive=False, max_lines=24
-        )
-        command_line = form.control(
-            "command_line", gr.Code, elem_id="export-command_line", language="shell", interactive=False, wrap_lines=True
-        )
-    panel = build_run_panel(demo, form, workspace, queue, bar.lang, bar.devices, kinds=("export",), scope="export")
+    controls = build_job_controls(form, "export-", "export_start_button")
+    panel = build_run_panel(
+        demo, form, workspace, queue, bar.lang, bar.devices, kinds=("export",), scope="export", notice_box=controls.message
+    )
     with form.accordion("export_results_accordion", elem_id="export-results_accordion", open=True):
         results_note = gr.HTML(elem_id="export-results_note")
         checks = gr.HTML(elem_id="export-checks")
@@ -268,30 +261,6 @@ def build_export_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Worksp
         updates = {field: gr.update(interactive=reason is None) for field in gptq_fields}
         text = notice(reason, "note") if reason else notice(message(lang, "export_gptq_available"), "note")
         return {gptq_note: text, **updates}
-
-    def preview_command(data: dict) -> dict:
-        try:
-            run = prepare(data)
-        except UserError as error:
-            return {form_message: notice(str(error), "error"), command_row: gr.Row(visible=False)}
-        return {
-            form_message: "",
-            command_row: gr.Row(visible=True),
-            command_yaml: f"# {run.run_dir / 'run.yaml'}\n{run.yaml_text}",
-            command_line: run.launch.shell_command(workspace.workdir),
-        }
-
-    def start(data: dict) -> dict:
-        lang = data[bar.lang]
-        try:
-            run = prepare(data)
-            create_run_dir(run)
-            outcome = queue.submit(run.launch)
-        except UserError as error:
-            return {form_message: notice(str(error), "error")}
-        view = data[panel.view]
-        view.watch(run.run_dir, follow=True)
-        return {form_message: notice(message(lang, f"run_{outcome}", run=run.run_dir.name)), panel.view: view, run_name: new_run_name()}
 
     def show_results(view: RunView, lang: str, last: Optional[tuple]) -> tuple:
         run_dir = view.run_dir if view else None
@@ -328,9 +297,16 @@ def build_export_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Worksp
         trigger_mode="always_last",
     )
     gr.on([demo.load, bar.lang.change], gptq_availability, bar.lang, [gptq_note, *gptq_fields], show_progress="hidden")
-    preview_button.click(preview_command, form_inputs, [form_message, command_row, command_yaml, command_line])
-    start_button.click(start, form_inputs | {panel.view}, [form_message, panel.view, run_name]).then(
-        panel.refresh, panel.refresh_inputs, panel.refresh_outputs, show_progress="hidden"
+    wire_job_controls(
+        controls,
+        inputs=form_inputs,
+        prepare=prepare,
+        lang=bar.lang,
+        run_name=run_name,
+        next_run_name=lambda data: new_run_name(),
+        workspace=workspace,
+        queue=queue,
+        panel=panel,
     )
     results_outputs = [results_note, checks, files, load_in_chat, shown]
     gr.on([timer.tick, demo.load], show_results, [panel.view, bar.lang, shown], results_outputs, show_progress="hidden")

@@ -16,10 +16,11 @@ import yaml
 from llamaboard.data_preview import PreviewFailed, examples_html, run_preview, stats_html
 from llamaboard.datasets import dataset_names
 from llamaboard.form import Form, FormScope
+from llamaboard.job_controls import build_job_controls, wire_job_controls
 from llamaboard.locales import message
 from llamaboard.notices import error_notice, notice
 from llamaboard.paths import Workspace
-from llamaboard.run_builder import PreparedRun, create_run_dir, prepare_run
+from llamaboard.run_builder import PreparedRun, prepare_run
 from llamaboard.run_panel import build_run_panel
 from llamaboard.run_queue import RunQueue
 from llamaboard.saved_configs import read_config, save_config
@@ -44,11 +45,18 @@ ACCORDIONS = {
         ("use_rslora", "use_dora", "pissa_init", "pissa_iter", "loraplus_lr_ratio", "create_new_adapter"),
     ),
     "quantization_accordion": (("quantization_type", "double_quantization"),),
+    "rlhf_accordion": (  # shown only for the alignment stages (RLHF_STAGES)
+        ("pref_beta", "pref_ftx", "pref_loss", "pref_bco_weight", "dpo_label_smoothing", "simpo_gamma"),
+        ("ref_model", "ref_model_adapters", "ref_model_quantization_bit", "kto_chosen_weight", "kto_rejected_weight"),
+        ("reward_model", "reward_model_type", "reward_model_adapters", "reward_model_quantization_bit"),
+        ("ppo_epochs", "ppo_buffer_size", "ppo_score_norm", "ppo_whiten_rewards", "ppo_target"),
+    ),
     "eval_accordion": (
         ("eval_dataset",),
         ("eval_strategy", "eval_steps", "per_device_eval_batch_size", "load_best_model_at_end", "early_stopping_steps"),
     ),
 }
+RLHF_STAGES = ("rm", "dpo", "kto", "ppo")
 FIELD_KINDS = {"dataset": "names", "eval_dataset": "names"}  # comma-separated names shown as multi-selects
 # Keys set elsewhere: output_dir from the run name, resume_from_checkpoint by Resume; do_train and
 # overwrite_output_dir are fixed for runs started here (a new run directory each time).
@@ -73,8 +81,10 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
     dataset_error = gr.HTML(elem_id="dataset_error")
     for keys in BASIC_ROWS:
         _field_row(scope, keys)
+    accordions = {}
     for accordion_id, rows in ACCORDIONS.items():
-        with form.accordion(accordion_id, open=False):
+        visible = accordion_id != "rlhf_accordion" or scope.fields["stage"].value in RLHF_STAGES
+        with form.accordion(accordion_id, open=False, visible=visible) as accordions[accordion_id]:
             for keys in rows:
                 _field_row(scope, keys)
             if accordion_id == "extra_accordion":
@@ -89,13 +99,8 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
         replace_config = form.control("replace_config", gr.Checkbox, value=False, scale=1, min_width=120)
         save_button = form.button("save_config_button", scale=1)
         load_button = form.button("load_config_button", scale=1)
-    with gr.Row(equal_height=True):
-        preview_button = form.button("preview_command_button", scale=1)
-        start_button = form.button("start_button", variant="primary", scale=2)
-    form_message = gr.HTML(elem_id="form_message")
-    with gr.Row(visible=False) as command_row:
-        command_yaml = form.control("command_yaml", gr.Code, language="yaml", interactive=False, max_lines=24)
-        command_line = form.control("command_line", gr.Code, language="shell", interactive=False, wrap_lines=True)
+    controls = build_job_controls(form)
+    form_message, command_row = controls.message, controls.command_row
     panel = build_run_panel(demo, form, workspace, queue, bar.lang, bar.devices, kinds=("train",), scope="train", notice_box=form_message)
 
     form_inputs = {*scope.fields.values(), extra_args, run_name, bar.devices, bar.lang}
@@ -110,30 +115,6 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
         except UserError as error:
             return gr.Dropdown(choices=[]), gr.Dropdown(choices=[]), notice(str(error), "error")
         return gr.Dropdown(choices=names), gr.Dropdown(choices=names), ""
-
-    def preview_command(data: dict) -> dict:
-        try:
-            run = prepare(data)
-        except UserError as error:
-            return {form_message: error_notice(error, data[bar.lang]), command_row: gr.Row(visible=False)}
-        return {
-            form_message: "",
-            command_row: gr.Row(visible=True),
-            command_yaml: f"# {run.run_dir / 'run.yaml'}\n{run.yaml_text}",
-            command_line: run.launch.shell_command(workspace.workdir),
-        }
-
-    def start(data: dict) -> dict:
-        lang = data[bar.lang]
-        try:
-            run = prepare(data)
-            create_run_dir(run)
-            outcome = queue.submit(run.launch)
-        except UserError as error:
-            return {form_message: error_notice(error, lang)}
-        view = data[panel.view]
-        view.watch(run.run_dir, follow=True)
-        return {form_message: notice(message(lang, f"run_{outcome}", run=run.run_dir.name)), panel.view: view, run_name: new_run_name()}
 
     def save(data: dict) -> str:
         lang = data[bar.lang]
@@ -174,6 +155,9 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
 
     dataset_outputs = [dataset, scope.fields["eval_dataset"], dataset_error]
     demo.load(refresh_datasets, [dataset_dir, stage], dataset_outputs)
+    rlhf_accordion = accordions["rlhf_accordion"]
+    stage.change(lambda chosen: gr.Accordion(visible=chosen in RLHF_STAGES), stage, rlhf_accordion)
+    demo.load(lambda chosen: gr.Accordion(visible=chosen in RLHF_STAGES), stage, rlhf_accordion)
     gr.on(
         [dataset_dir.submit, dataset_dir.blur, stage.change],
         refresh_datasets,
@@ -181,9 +165,16 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
         dataset_outputs,
         trigger_mode="always_last",
     )
-    preview_button.click(preview_command, form_inputs, [form_message, command_row, command_yaml, command_line])
-    start_button.click(start, form_inputs | {panel.view}, [form_message, panel.view, run_name]).then(
-        panel.refresh, panel.refresh_inputs, panel.refresh_outputs, show_progress="hidden"
+    wire_job_controls(
+        controls,
+        inputs=form_inputs,
+        prepare=prepare,
+        lang=bar.lang,
+        run_name=run_name,
+        next_run_name=lambda data: new_run_name(),
+        workspace=workspace,
+        queue=queue,
+        panel=panel,
     )
     save_button.click(save, form_inputs | {config_path, replace_config}, form_message)
     load_outputs = [*scope.fields.values(), extra_args, form_message, preview_examples, preview_stats, command_row]
