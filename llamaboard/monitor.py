@@ -42,6 +42,14 @@ def loss_figure(reader: TrainerLogReader, lang: str) -> Optional[go.Figure]:
     if evaluation:
         steps, losses = zip(*evaluation[-MAX_CHART_POINTS:])
         figure.add_scatter(x=steps, y=losses, name=message(lang, "chart_eval_loss"), mode="lines+markers", line={"color": "#ea580c"})
+    metrics = reader.metric_points
+    for index, (name, points) in enumerate(metrics.items()):
+        # the stage's own metrics (rewards/margins, accuracy, reward, kl ...) on a second axis, dotted, beside the loss
+        steps, values = zip(*points[-MAX_CHART_POINTS:])
+        colour = METRIC_COLOURS[index % len(METRIC_COLOURS)]
+        figure.add_scatter(x=steps, y=values, name=name, mode="lines", yaxis="y2", line={"color": colour, "dash": "dot"})
+    if metrics:
+        figure.update_layout(yaxis2={"overlaying": "y", "side": "right", "showgrid": False, "title": message(lang, "chart_metrics")})
     figure.update_layout(
         height=340,
         margin={"l": 50, "r": 20, "t": 30, "b": 40},
@@ -52,6 +60,9 @@ def loss_figure(reader: TrainerLogReader, lang: str) -> Optional[go.Figure]:
         uirevision="keep-zoom",
     )
     return figure
+
+
+METRIC_COLOURS = ("#16a34a", "#9333ea", "#db2777", "#0891b2", "#ca8a04")
 
 
 def _thin(values: list) -> list:

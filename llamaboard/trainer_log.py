@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from workflows.stages import STAGES
+
+STAGE_METRICS = tuple(dict.fromkeys(name for stage in STAGES.values() for name in stage.metrics))
+
 
 @dataclass
 class TrainerLogReader:
@@ -70,6 +74,18 @@ class TrainerLogReader:
     @property
     def eval_points(self) -> list[tuple[int, float]]:
         return [(rec["current_steps"], rec["eval_loss"]) for rec in self.records if "eval_loss" in rec and "current_steps" in rec]
+
+    @property
+    def metric_points(self) -> dict[str, list[tuple[int, float]]]:
+        """The stage's own training metrics (``Stage.metrics``: rewards/margins, accuracy, reward, kl ...) by name, in step order."""
+        points: dict[str, list[tuple[int, float]]] = {}
+        for rec in self.records:
+            if "loss" not in rec or "current_steps" not in rec:
+                continue
+            for name in STAGE_METRICS:
+                if isinstance(rec.get(name), (int, float)):
+                    points.setdefault(name, []).append((rec["current_steps"], rec[name]))
+        return points
 
     @property
     def latest(self) -> Optional[dict[str, Any]]:

@@ -15,9 +15,10 @@ def test_preference_and_kto_sets_are_not_offered_to_pt_and_sft():
 
 def test_each_stage_is_offered_the_datasets_of_its_shape():
     """The stage registry decides: preference pairs for dpo and rm, KTO labels for kto, plain data for pt and sft."""
-    assert set(dataset_names(PROJECT_ROOT / "data", "dpo")) == {"preference_demo"}
-    assert set(dataset_names(PROJECT_ROOT / "data", "rm")) == {"preference_demo"}
-    assert set(dataset_names(PROJECT_ROOT / "data", "kto")) == {"kto_demo"}
+    assert set(dataset_names(PROJECT_ROOT / "data", "dpo")) == {"preference_demo", "dpo_demo", "dpo_demo_eval"}
+    assert set(dataset_names(PROJECT_ROOT / "data", "rm")) == {"preference_demo", "dpo_demo", "dpo_demo_eval"}
+    assert set(dataset_names(PROJECT_ROOT / "data", "kto")) == {"kto_demo", "kto_pairs_demo"}
+    assert "dpo_demo_sft" in dataset_names(PROJECT_ROOT / "data", "ppo")  # ppo starts from conversations' prompts
     assert dataset_names(PROJECT_ROOT / "data", "pt") == dataset_names(PROJECT_ROOT / "data", "sft")
 
 

@@ -152,10 +152,6 @@ def _rlhf_problems(config: RunConfig) -> list[str]:
         )
     if stage == "ppo" and rlhf.reward_model_type == "api":
         problems.append("`reward_model_type: api` is not available in this version: use lora or full with an rm run folder.")
-    if stage == "ppo" and rlhf.reward_model and rlhf.reward_model_type != "api" and not Path(rlhf.reward_model).is_dir():
-        problems.append(f"`reward_model: {rlhf.reward_model}` is not a folder: pass the output_dir of a finished rm run.")
-    if stage in ("dpo", "kto", "ppo") and rlhf.ref_model and not Path(rlhf.ref_model).is_dir() and "/" not in rlhf.ref_model:
-        problems.append(f"`ref_model: {rlhf.ref_model}` is not a folder: pass a local model folder (or leave it empty).")
     if stage == "dpo" and rlhf.pref_loss in ("orpo", "simpo") and rlhf.ref_model:
         problems.append(f"`pref_loss: {rlhf.pref_loss}` uses no reference model: remove `ref_model`.")
     return problems

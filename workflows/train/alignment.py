@@ -19,7 +19,7 @@ from workflows.config.schema import ModelArgs
 from workflows.errors import ConfigError, TrainingDiverged
 from workflows.features.build import Features, build_features
 from workflows.jobs import StopSignal
-from workflows.models.loader import load_model, load_model_config, load_tokenizer
+from workflows.models.loader import adapter_paths, load_model, load_model_config, load_tokenizer, merge_adapters
 from workflows.run_dir import RunDirectory
 from workflows.stages import get_stage
 from workflows.templates import get_template
@@ -67,10 +67,10 @@ def load_reference(config: RunConfig, tokenizer, policy_before_training):
             trust_remote_code=config.model.trust_remote_code,
         )
         reference = load_model(args, tokenizer, cutoff_len=config.data.cutoff_len, compute_dtype=compute_dtype(config))
-    elif config.finetuning.finetuning_type == "lora":
+    elif config.finetuning.finetuning_type == "lora" and not adapter_paths(config.model):
         return None
-    else:
-        reference = copy.deepcopy(policy_before_training)
+    else:  # full/freeze, or LoRA continuing an adapter (an sft run): the reference is where training starts, adapters merged
+        reference = merge_adapters(copy.deepcopy(policy_before_training), adapter_paths(config.model))
     reference.requires_grad_(False)
     return reference.eval()
 

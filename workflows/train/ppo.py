@@ -190,6 +190,8 @@ class PPOTrainer(StageMetricsMixin, LlamaBoardTrainer):
 def _check_reward_model(config: RunConfig, tokenizer) -> None:
     rlhf = config.rlhf
     folder = Path(rlhf.reward_model)
+    if not folder.is_dir():
+        raise ConfigError(f"`reward_model: {rlhf.reward_model}` is not a folder: pass the output_dir of a finished rm run (stage: rm).")
     if rlhf.reward_model_type == "lora":
         adapter = folder / "adapter_config.json"
         if not adapter.is_file() or '"SEQ_CLS"' not in adapter.read_text(encoding="utf-8"):
