@@ -1,6 +1,6 @@
-"""Same config and seed give the same losses; a resumed run continues exactly where the uninterrupted one went.
+"""Same config and seed give the same losses (real training subprocesses on the built-in tiny model).
 
-Real training subprocesses on the built-in tiny model (a few seconds each).
+A resumed run reproducing the uninterrupted one is tested in test_train_cli.py.
 """
 
 import json
@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-SHORT_RUN = ("examples/tiny_lora_sft.yaml", "max_steps=10", "logging_steps=1", "save_steps=5", "seed=42", "lora_dropout=0.1")
+SHORT_RUN = ("examples/tiny_lora_sft.yaml", "max_steps=6", "logging_steps=1", "save_steps=50", "seed=42", "lora_dropout=0.1")
 
 
 def train(*args: str) -> None:
@@ -29,13 +29,4 @@ def test_two_runs_with_the_same_seed_log_identical_losses(tiny_model_dir, tmp_pa
     train(*SHORT_RUN, f"output_dir={tmp_path / 'first'}")
     train(*SHORT_RUN, f"output_dir={tmp_path / 'second'}")
     first, second = losses(tmp_path / "first"), losses(tmp_path / "second")
-    assert len(first) == 10 and first == second
-
-
-def test_a_resumed_run_reproduces_the_uninterrupted_runs_later_losses(tiny_model_dir, tmp_path):
-    uninterrupted, resumed = tmp_path / "whole", tmp_path / "resumed"
-    train(*SHORT_RUN, f"output_dir={uninterrupted}")
-    train(*SHORT_RUN, f"output_dir={resumed}", f"resume_from_checkpoint={uninterrupted / 'checkpoint-5'}")
-    expected, got = losses(uninterrupted), losses(resumed)
-    assert sorted(got) == [6, 7, 8, 9, 10]
-    assert all(abs(got[step] - expected[step]) <= 1e-4 for step in got), (got, expected)
+    assert len(first) == 6 and first == second
