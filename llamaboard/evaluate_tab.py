@@ -26,6 +26,7 @@ import gradio as gr
 from llamaboard.datasets import dataset_names
 from llamaboard.form import Form
 from llamaboard.job_controls import build_job_controls, wire_job_controls
+from llamaboard.leaderboard import build_leaderboard
 from llamaboard.locales import message
 from llamaboard.notices import notice
 from llamaboard.paths import Workspace
@@ -218,6 +219,7 @@ def build_evaluate_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Work
         predictions = form.control(
             "eval_predictions", gr.Dataframe, elem_id="eval-predictions", interactive=False, wrap=True, max_height=520
         )
+    build_leaderboard(form, bar, workspace)
     shown = gr.State(None)
     timer = gr.Timer(POLL_INTERVAL_S)
 
@@ -230,12 +232,13 @@ def build_evaluate_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Work
             values["task_dir"] = str(workspace.confine(values["task_dir"], "task_dir"))
         return prepare_run(values, data[run_name], data[bar.devices] or [], workspace, kind=MODE_KIND[chosen])
 
-    def switch_mode(chosen: str) -> dict:
+    def switch_mode(chosen: str, current_name: str) -> dict:
         return {
             data_group: gr.Group(visible=chosen != "benchmark"),
             generation_row: gr.Row(visible=chosen == "predict"),
             benchmark_row: gr.Row(visible=chosen == "benchmark"),
-            run_name: new_run_name(chosen),
+            # a name already made for this mode stays (a restored form sets mode and name together)
+            run_name: current_name if (current_name or "").startswith(f"{chosen}_") else new_run_name(chosen),
             command_row: gr.Row(visible=False),
             form_message: "",
         }
@@ -262,7 +265,7 @@ def build_evaluate_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Work
 
     demo.load(refresh_datasets, dataset_dir, [dataset, dataset_error])
     gr.on([dataset_dir.submit, dataset_dir.blur], refresh_datasets, dataset_dir, [dataset, dataset_error], trigger_mode="always_last")
-    mode.change(switch_mode, mode, [data_group, generation_row, benchmark_row, run_name, command_row, form_message])
+    mode.change(switch_mode, [mode, run_name], [data_group, generation_row, benchmark_row, run_name, command_row, form_message])
     bar.lang.change(lambda lang, chosen: gr.Radio(choices=mode_choices(lang), value=chosen), [bar.lang, mode], mode, show_progress="hidden")
     wire_job_controls(
         controls,

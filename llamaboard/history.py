@@ -13,6 +13,7 @@ from typing import Any, Optional
 
 from llamaboard.locales import message
 from workflows.run_dir import (
+    EVAL_LOSS_FILE,
     EVAL_RESULTS_FILE,
     EXPORT_CHECK_FILE,
     PREDICT_RESULTS_FILE,
@@ -56,11 +57,12 @@ def _predict_result(run_dir: Path, record: dict) -> str:
 
 
 def _eval_result(run_dir: Path, record: dict) -> str:
-    results = read_json(run_dir / EVAL_RESULTS_FILE) or {}
-    average = results.get("Average", results.get("average"))
-    if isinstance(average, dict):  # {"accuracy": ...} style
-        average = next((value for value in average.values() if isinstance(value, (int, float))), None)
-    return f"avg {average:.2f}" if isinstance(average, (int, float)) else ""
+    """A benchmark's average accuracy, or the eval loss of a loss/perplexity job."""
+    average = (((read_json(run_dir / EVAL_RESULTS_FILE) or {}).get("categories") or {}).get("Average") or {}).get("accuracy")
+    if isinstance(average, (int, float)):
+        return f"avg {average:.2f}%"
+    loss = (read_json(run_dir / EVAL_LOSS_FILE) or {}).get("eval_loss")
+    return f"eval loss {loss:.4f}" if isinstance(loss, (int, float)) else ""
 
 
 def _export_result(run_dir: Path, record: dict) -> str:
