@@ -240,3 +240,12 @@ def test_a_llama_factory_merge_lora_config_loads_unchanged(tmp_path):
     )
     config = load_config(path)
     assert config.export.export_size == 2 and config.export.export_dir == "output/llama3_lora_sft" and config.model.trust_remote_code
+
+
+def test_an_offline_hub_upload_fails_clearly_after_the_local_export_is_complete(workdir, lora_run):
+    """No hub here (HF_HUB_OFFLINE=1): the upload fails, saying so, and the local export stays complete and checked."""
+    result = workflows("export", f"adapter_name_or_path={lora_run}", "output_dir=runs/hub", "export_hub_model_id=someone/tiny", cwd=workdir)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "is complete and checked, but uploading it to the Hub as `someone/tiny`" in result.stderr
+    export_dir = workdir / "runs" / "hub" / "model"
+    assert (export_dir / "config.json").is_file() and json.loads((workdir / "runs" / "hub" / "export_check.json").read_text())["passed"]
