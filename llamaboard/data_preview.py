@@ -63,10 +63,24 @@ def examples_html(examples: list[dict], lang: str) -> str:
             )
         else:
             body = html.escape(example.get("text", ""))
+        if "kto_tag" in example:  # kto: is this answer one to learn from or one to avoid
+            head += " · " + message(lang, "preview_kto_desirable" if example["kto_tag"] else "preview_kto_undesirable")
+        if "rejected_text" in example:  # rm/dpo: the chosen answer above, the rejected one below
+            rejected = _highlight(example["rejected_text"], example.get("rejected_labels", []), example.get("rejected_tokens"))
+            body += f'</pre><div class="lb-example-head">{html.escape(message(lang, "preview_rejected"))}</div><pre>{rejected}'
         blocks.append(f'<div class="lb-example"><div class="lb-example-head">{html.escape(head)}</div><pre>{body}</pre></div>')
     trained, masked = message(lang, "preview_trained"), message(lang, "preview_masked")
     legend = f'<div class="lb-legend"><span class="lb-trained">{trained}</span> <span class="lb-masked">{masked}</span></div>'
     return legend + "".join(blocks)
+
+
+def _highlight(text: str, labels: list, tokens) -> str:
+    if not tokens:
+        return html.escape(text)
+    return "".join(
+        f'<span class="{"lb-trained" if label != IGNORE_INDEX else "lb-masked"}">{html.escape(token)}</span>'
+        for token, label in zip(tokens, labels)
+    )
 
 
 def stats_html(stats: dict, lang: str) -> str:

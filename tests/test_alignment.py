@@ -236,6 +236,12 @@ def test_rm_writes_a_scoring_adapter_and_its_accuracy(reward_run):
     assert_contract(reward_run, ("accuracy", "rewards/chosen", "rewards/rejected"))
     assert json.loads((reward_run / "adapter_config.json").read_text())["task_type"] == "SEQ_CLS"
     assert 0.0 <= json.loads((reward_run / "all_results.json").read_text())["eval_accuracy"] <= 1.0
+    from workflows.config.schema import ModelArgs
+    from workflows.errors import ModelError
+    from workflows.models.loader import load_model
+
+    with pytest.raises(ModelError, match="is a reward model .* cannot generate or chat"):  # what the Chat tab and the API show
+        load_model(ModelArgs(model_name_or_path=str(reward_run)), tokenizer=None)
 
 
 def test_ppo_trains_against_the_reward_model(reward_run, tmp_path):

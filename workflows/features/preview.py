@@ -5,7 +5,7 @@ import statistics
 from workflows.config import RunConfig
 from workflows.data import load_examples
 from workflows.errors import DatasetError
-from workflows.features.build import as_text, encode_examples
+from workflows.features.build import ENCODERS, as_text, encode_examples
 from workflows.features.pretrain import encode_pretrain
 from workflows.features.supervised import encode_supervised
 from workflows.models.loader import load_tokenizer
@@ -43,6 +43,9 @@ def preview_examples(config: RunConfig) -> list[dict]:
         if "rejected_input_ids" in encoded:  # rm/dpo: input_ids/labels hold prompt + chosen, these prompt + rejected
             records[-1]["rejected_labels"] = encoded["rejected_labels"]
             records[-1]["rejected_text"] = tokenizer.decode(encoded["rejected_input_ids"], skip_special_tokens=False)
+            records[-1]["rejected_tokens"] = [
+                tokenizer.decode([token_id], skip_special_tokens=False) for token_id in encoded["rejected_input_ids"]
+            ]
         if "kto_tag" in encoded:
             records[-1]["kto_tag"] = bool(encoded["kto_tag"])
     return records
@@ -55,8 +58,12 @@ def token_statistics(config: RunConfig) -> dict:
     untruncated = config.data.model_copy(update={"cutoff_len": 10**9})
     lengths, dropped_answer_tokens, truncated = [], 0, 0
     for example in examples:
-        if get_stage(config.finetuning.stage).features == "pretrain":
+        features = get_stage(config.finetuning.stage).features
+        if features == "pretrain":
             length = sum(len(chunk["input_ids"]) for chunk in encode_pretrain(as_text(example), tokenizer, untruncated))
+        elif features != "supervised":  # rm/dpo (the longer answer of the pair), kto, ppo (the prompt)
+            whole = ENCODERS[features]([example], config.model_copy(update={"data": untruncated}), tokenizer, template)[0]
+            length = max(len(whole["input_ids"]), len(whole.get("rejected_input_ids", ())))
         else:
             length = len(encode_supervised(example, template, tokenizer, untruncated)["input_ids"])
             dropped_answer_tokens += (

@@ -67,6 +67,8 @@ def load_model(model_args: ModelArgs, tokenizer, *, cutoff_len: int | None = Non
     from transformers import AutoModelForCausalLM
 
     path = resolve_model_path(model_args.model_name_or_path)
+    if model_class is None:
+        _refuse_reward_model(path)
     config = load_model_config(model_args)
     _apply_rope_scaling(config, model_args, cutoff_len)
     kwargs = {
@@ -86,6 +88,20 @@ def load_model(model_args: ModelArgs, tokenizer, *, cutoff_len: int | None = Non
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=64)
     return model
+
+
+def _refuse_reward_model(path: str) -> None:
+    """A run of stage rm scores answers (a sequence-classification head): it cannot be loaded as a language model."""
+    folder = Path(path)
+    adapter = folder / "adapter_config.json"
+    is_reward_adapter = adapter.is_file() and '"SEQ_CLS"' in adapter.read_text(encoding="utf-8")
+    config = folder / "config.json"
+    is_reward_model = config.is_file() and "ForSequenceClassification" in config.read_text(encoding="utf-8")
+    if is_reward_adapter or is_reward_model:
+        raise ModelError(
+            f"`{path}` is a reward model (a run of stage rm): it scores answers and cannot generate or chat. "
+            "Use it as `reward_model` of a ppo run; chat with an sft, dpo, kto or ppo run instead."
+        )
 
 
 def adapter_paths(model_args: ModelArgs) -> list[str]:
