@@ -1,19 +1,22 @@
 """The Chat tab: talk to the top bar's model, or compare it side by side with its base model or another checkpoint.
 
 Load starts the model (with the selected adapters) as an API server
-subprocess (``ChatServer``), typed paths confined as in the Train tab;
-Unload, or closing the page, ends that process, which frees all of its
-memory. The UI only speaks HTTP to it and imports no torch (nor, until the
-first message, the openai client). Compare mode loads a second server, with
-the base model alone or with another run or checkpoint of the same model,
-and answers every prompt with both.
+subprocess (``ChatServer``) in the workdir, typed paths confined as in the
+Train tab; Unload, closing or reloading the page, or End in the list of model
+servers ends that process, which frees all of its memory (``SERVERS`` lists
+them by page; see ``chat_server``). The UI only speaks HTTP to it and imports
+no torch (nor, until the first message, the openai client). Compare mode
+loads a second server, with the base model alone or with another run or
+checkpoint of the same model, and answers every prompt with both. Answers
+stream to the page about ten times a second, so Stop stays responsive.
 """
 
+import time
 from pathlib import Path
 
 import gradio as gr
 
-from llamaboard.chat_server import ChatServer, read_together
+from llamaboard.chat_server import RENEW_EVERY_S, SERVERS, ChatServer, ServerEntry, read_in_batches
 from llamaboard.controls import NONE_CHOICE
 from llamaboard.form import Form
 from llamaboard.locales import message
@@ -56,8 +59,33 @@ def compare_choices(lang: str, saves_dir: Path, model: str, finetuning_type: str
 
 
 def _unload(servers) -> None:
-    for server in servers or ():
-        server.unload()
+    SERVERS.end_servers(servers)
+
+
+def _session(request: gr.Request) -> str:
+    return request.session_hash or "" if request is not None else ""
+
+
+SERVER_COLUMNS = ("model", "page", "pid", "memory", "started", "end")
+
+
+def servers_table(entries: list[ServerEntry], session: str, lang: str) -> dict:
+    """The model servers list: one row per running server, its last cell the End button."""
+    rows = [
+        [
+            entry.server.model or "",
+            message(lang, f"server_role_{entry.role}")
+            + " · "
+            + message(lang, "server_this_page" if entry.owner == session else "server_elsewhere"),
+            str(entry.server.pid),
+            f"{entry.server.memory_bytes() / 2**20:.0f} MiB",
+            time.strftime("%H:%M:%S", time.localtime(entry.started)),
+            message(lang, "server_end"),
+        ]
+        for entry in entries
+    ]
+    headers = [message(lang, f"server_column_{column}") for column in SERVER_COLUMNS]
+    return {"headers": headers, "data": rows or [[""] * len(SERVER_COLUMNS)]}
 
 
 class Conversation:
@@ -76,7 +104,7 @@ class Conversation:
         return self.changes
 
 
-def build_chat_tab(form: Form, bar: TopBar, workspace: Workspace) -> None:
+def build_chat_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspace) -> None:
     servers = gr.State(None, delete_callback=_unload)  # this browser session's (chosen[, compared]) ChatServers, or None
     conversation = gr.State(Conversation)
     with gr.Row(equal_height=True):
@@ -104,21 +132,27 @@ def build_chat_tab(form: Form, bar: TopBar, workspace: Workspace) -> None:
         retry = form.button("retry_button")
         clear = form.button("clear_button")
         stop = form.button("stop_button", variant="stop")
+    with form.accordion("model_servers_accordion", open=True):
+        servers_list = form.control("model_servers_table", gr.Dataframe, interactive=False, wrap=True, max_height=240)
+    shown_servers = gr.State(None)  # (lang, rows) last sent to servers_list, to skip resending
+    timer = gr.Timer(RENEW_EVERY_S)
 
     model_inputs = {*(bar.scope.fields[key] for key in MODEL_KEYS), compare, compare_with, bar.lang, servers, conversation}
 
-    def load_model(data: dict):
-        lang = data[bar.lang]
+    def load_model(data: dict, request: gr.Request):
+        lang, session = data[bar.lang], _session(request)
         data[conversation].change()
         _unload(data[servers])
         loaded = []
         values = bar.scope.config_values(data)
         compared = None if data[compare_with] == NONE_CHOICE else data[compare_with]
         selections = [values.get("adapter_name_or_path"), *([compared] if data[compare] else [])]
+        SERVERS.start_reaper()
         try:
-            for selection in selections:
-                server = ChatServer()
+            for role, selection in zip(("chat", "compare"), selections):
+                server = ChatServer(workspace.workdir)
                 server.load(server_overrides(confine_paths({**values, "adapter_name_or_path": selection}, workspace)))
+                SERVERS.add(server, session, role)
                 loaded.append(server)
         except UserError as error:
             _unload(loaded)
@@ -140,10 +174,23 @@ def build_chat_tab(form: Form, bar: TopBar, workspace: Workspace) -> None:
         _unload(current)
         return None, notice(message(lang, "chat_unloaded"), "note")
 
-    def respond(current, history, base_history, text, system_prompt, temperature, top_p, max_new_tokens, lang, talk: Conversation):
+    def respond(
+        current,
+        history,
+        base_history,
+        text,
+        system_prompt,
+        temperature,
+        top_p,
+        max_new_tokens,
+        lang,
+        talk: Conversation,
+        request: gr.Request,
+    ):
         import openai
 
-        if not current:
+        SERVERS.renew(_session(request))
+        if not current or not all(server.loaded for server in current):  # never loaded, or ended from the servers list
             yield {status: notice(message(lang, "chat_not_loaded"), "error")}
             return
         if not text.strip():
@@ -158,10 +205,11 @@ def build_chat_tab(form: Form, bar: TopBar, workspace: Workspace) -> None:
             streams.append(server.stream([*past, {"role": "user", "content": text}], system=system_prompt or None, **sampling_args))
             turns += [{"role": "user", "content": text}, {"role": "assistant", "content": ""}]
         try:
-            for index, piece in read_together(streams):  # compare mode: both answers grow at once
+            for batch in read_in_batches(streams):  # compare mode: both answers grow at once
                 if talk.changes != turn:
                     return  # the conversation changed under this answer: leave the page alone
-                histories[index][-1]["content"] += piece
+                for index, text_added in batch.items():
+                    histories[index][-1]["content"] += text_added
                 yield {chatbot: histories[0], base_chatbot: histories[1], query: ""}
         except openai.APIError as error:
             yield {
@@ -188,6 +236,33 @@ def build_chat_tab(form: Form, bar: TopBar, workspace: Workspace) -> None:
         talk.change()
         return [], [], ""
 
+    def show_servers(lang: str, shown, request: gr.Request):
+        """The page is open (its servers' lease renews) and the list shows every server of this UI."""
+        session = _session(request)
+        SERVERS.renew(session)
+        table = servers_table(SERVERS.entries(), session, lang)
+        if shown == (lang, table["data"]):
+            return gr.skip(), gr.skip()
+        return table, (lang, table["data"])
+
+    def end_server(lang: str, current, evt: gr.SelectData, request: gr.Request):
+        """A click on a row's End cell ends that server (this page's or another's)."""
+        row, column = evt.index
+        entries = SERVERS.entries()
+        if column != len(SERVER_COLUMNS) - 1 or row >= len(entries):
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        model, pid = entries[row].server.model or "", entries[row].server.pid
+        if not SERVERS.end(pid):
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        kept = current if current and all(server.loaded for server in current) else None
+        if kept is None and current:
+            _unload(current)  # compare mode without one side is no longer what the page shows: end both
+        table = servers_table(SERVERS.entries(), _session(request), lang)
+        return kept, notice(message(lang, "server_ended", model=model, pid=pid), "note"), table, (lang, table["data"])
+
+    def page_closed(request: gr.Request) -> None:
+        SERVERS.end_owner(_session(request))
+
     respond_inputs = [servers, chatbot, base_chatbot, query, system, temperature, top_p, max_new_tokens, bar.lang, conversation]
     respond_outputs = [chatbot, base_chatbot, query, status]
 
@@ -206,7 +281,16 @@ def build_chat_tab(form: Form, bar: TopBar, workspace: Workspace) -> None:
     ]
     # Whatever changes the conversation or the servers also stops the answer being streamed.
     stop.click(None, cancels=answering)
-    load.click(None, cancels=answering).then(load_model, model_inputs, [servers, status, chatbot, base_chatbot])
-    unload.click(None, cancels=answering).then(unload_model, [servers, bar.lang, conversation], [servers, status])
+    list_servers = (show_servers, [bar.lang, shown_servers], [servers_list, shown_servers])
+    load.click(None, cancels=answering).then(load_model, model_inputs, [servers, status, chatbot, base_chatbot]).then(
+        *list_servers, show_progress="hidden"
+    )
+    unload.click(None, cancels=answering).then(unload_model, [servers, bar.lang, conversation], [servers, status]).then(
+        *list_servers, show_progress="hidden"
+    )
     undo.click(None, cancels=answering).then(undo_turn, [chatbot, base_chatbot, conversation], [chatbot, base_chatbot, query])
     clear.click(None, cancels=answering).then(clear_conversation, conversation, [chatbot, base_chatbot, status])
+    for trigger in (timer.tick, demo.load, bar.lang.change):
+        trigger(*list_servers, show_progress="hidden")
+    servers_list.select(end_server, [bar.lang, servers], [servers, status, servers_list, shown_servers], show_progress="hidden")
+    demo.unload(page_closed)  # a closed or reloaded page ends its servers at once

@@ -32,6 +32,7 @@ CSS = """
 .lb-log { height: 300px; overflow-y: auto; display: flex; flex-direction: column-reverse; }
 .lb-log pre { white-space: pre-wrap; word-break: break-word; font-size: 0.8em; margin: 0; }
 .lb-stats th { text-align: left; padding-right: 12px; }
+#model_servers_table td:last-child { color: #dc2626; font-weight: 600; cursor: pointer; }
 [id$="history_table"] th, [id$="history_table"] th * { word-break: keep-all; overflow-wrap: normal; }
 #eval-predictions th, #eval-predictions th *, #eval-metrics th, #eval-metrics th * { word-break: keep-all; overflow-wrap: normal; }
 """
@@ -50,7 +51,7 @@ def build_ui(workspace: Workspace, lang: str = "en") -> tuple[gr.Blocks, Form]:
             with form.tab("evaluate_tab"):
                 build_evaluate_tab(demo, form, bar, workspace, queue)
             with form.tab("chat_tab"):
-                build_chat_tab(form, bar, workspace)
+                build_chat_tab(demo, form, bar, workspace)
             with form.tab("export_tab"):
                 build_export_tab(demo, form, bar, workspace, queue)
         bar.lang.change(form.relabel, bar.lang, form.components, show_progress="hidden")

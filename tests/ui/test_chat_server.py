@@ -2,14 +2,20 @@
 (measured), two servers side by side answer independently (compare mode), and a server ends
 with the UI that started it."""
 
+import shutil
 import subprocess
 import sys
 import threading
+import time
 
 import psutil
+import pytest
 from conftest import PROJECT_ROOT
 
-from llamaboard.chat_server import ChatServer, read_together
+from llamaboard.chat_server import ChatServer, ServerRegistry, read_in_batches, read_together
+from llamaboard.paths import Workspace
+from llamaboard.run_builder import confine_paths
+from workflows.errors import ModelError
 
 HELLO = [{"role": "user", "content": "Who are you?"}]
 GREEDY = ["do_sample=false", "max_new_tokens=8"]
@@ -101,3 +107,82 @@ def test_compare_mode_reads_both_answers_at_once_and_stops_both():
     assert next(reading) == (0, "x")
     reading.close()  # the page pressed Stop
     assert endless_closed.wait(10), "the stream kept being read after the reader was closed"
+
+
+class FakeServer:
+    """Stands in for a ChatServer in the registry's bookkeeping tests (real processes are tested above and in the browser)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.model, self.loaded = pid, "m", True
+
+    def unload(self) -> None:
+        self.loaded = False
+
+
+def test_the_registry_ends_a_pages_servers_when_it_closes_or_stops_renewing_its_lease():
+    now = [0.0]
+    registry = ServerRegistry(lease_s=60, clock=lambda: now[0])
+    a1, a2, b1 = FakeServer(1), FakeServer(2), FakeServer(3)
+    registry.add(a1, "page-a", "chat")
+    registry.add(a2, "page-a", "compare")
+    registry.add(b1, "page-b", "chat")
+    assert [entry.server.pid for entry in registry.entries()] == [1, 2, 3]
+
+    now[0] = 50
+    registry.renew("page-b")  # page b is open; page a went silent (a vanished browser)
+    now[0] = 59
+    assert registry.end_expired() == []  # within the lease
+    now[0] = 70
+    ended = registry.end_expired()
+    assert sorted(entry.server.pid for entry in ended) == [1, 2] and not a1.loaded and not a2.loaded and b1.loaded
+
+    b2 = FakeServer(4)
+    registry.add(b2, "page-b", "compare")
+    assert [entry.server.pid for entry in registry.end(4)] == [4] and not b2.loaded  # End in the list
+    registry.end_owner("page-b")  # page b closed or reloaded
+    assert not b1.loaded and registry.entries() == []
+
+    c1 = FakeServer(5)
+    registry.add(c1, "page-c", "chat")
+    c1.loaded = False  # it ended by itself (crashed): no longer listed
+    assert registry.entries() == []
+
+
+def _slow_stream(pieces: int, every_s: float):
+    for number in range(pieces):
+        time.sleep(every_s)
+        yield f"{number} "
+
+
+def test_answers_reach_the_page_about_ten_times_a_second_and_nothing_is_lost():
+    started = time.monotonic()
+    batches = list(read_in_batches([_slow_stream(100, 0.005), _slow_stream(50, 0.01)], every_s=0.1))
+    elapsed = time.monotonic() - started
+    assert len(batches) <= elapsed / 0.1 + 2, f"{len(batches)} page updates in {elapsed:.2f} s"
+    assert "".join(batch.get(0, "") for batch in batches) == "".join(f"{number} " for number in range(100))
+    assert "".join(batch.get(1, "") for batch in batches) == "".join(f"{number} " for number in range(50))
+
+
+def test_a_model_path_resolves_against_the_workdir_not_the_uis_folder(tiny_model_dir, tmp_path, monkeypatch):
+    """`outside/m` looks like a hub id: it must never load <the UI's cwd>/outside/m (issue: a path escape)."""
+    ui_cwd, workdir = tmp_path / "ui-cwd", tmp_path / "workdir"
+    shutil.copytree(tiny_model_dir, ui_cwd / "outside" / "m")
+    workdir.mkdir()
+    monkeypatch.chdir(ui_cwd)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    workspace = Workspace.from_env({"LLAMABOARD_WORKDIR": str(workdir)})
+    values = confine_paths({"model_name_or_path": "outside/m"}, workspace)
+    assert values["model_name_or_path"] == "outside/m"  # no such folder in the workdir: taken as a hub id
+    server = ChatServer(workspace.workdir)
+    try:
+        with pytest.raises(ModelError):
+            server.load([*GREEDY, "model_name_or_path=outside/m"])  # offline: no hub model, and not the UI's folder
+        assert not server.loaded
+
+        shutil.copytree(tiny_model_dir, workdir / "outside" / "m")  # the same path inside the workdir is a local model
+        values = confine_paths({"model_name_or_path": "outside/m"}, workspace)
+        assert values["model_name_or_path"] == str(workdir / "outside" / "m")
+        server.load([*GREEDY, f"model_name_or_path={values['model_name_or_path']}"])
+        assert psutil.Process(server.pid).cwd() == str(workdir)
+    finally:
+        server.unload()
