@@ -34,7 +34,6 @@ import psutil
 from workflows.api.process import free_port, stop_api
 from workflows.errors import ModelError
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 LEASE_S = 180.0
 """How long a server outlives the last sign of its page. Chrome wakes a hidden tab's timers only once a
 minute, so a shorter lease would end the servers of a page that is merely in the background."""
@@ -48,11 +47,11 @@ def start_server(overrides: list[str], port: int, workdir: Path, env: dict, log:
     """``python -m workflows api`` in ``workdir``, returned once GET /v1/models answers (any status).
 
     Running in the workdir makes a relative path mean the same to the server as
-    to the checks of the UI, whatever folder the UI itself was started in; the
-    workdir is kept off the module path, so a folder there cannot shadow a package.
+    to the checks of the UI, whatever folder the UI itself was started in. The
+    code comes from the install, and the workdir is kept off the module path
+    (PYTHONSAFEPATH), so a folder there cannot shadow a package.
     """
-    python_path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
-    environment = {**os.environ, "API_HOST": "127.0.0.1", "API_PORT": str(port), "PYTHONSAFEPATH": "1", "PYTHONPATH": python_path, **env}
+    environment = {**os.environ, "API_HOST": "127.0.0.1", "API_PORT": str(port), "PYTHONSAFEPATH": "1", **env}
     log = log or Path(tempfile.mkdtemp(prefix="llamaboard-api-")) / "api.log"
     with log.open("w", encoding="utf-8") as output:
         command = [sys.executable, "-m", "workflows", "api", *overrides]
