@@ -213,13 +213,20 @@ class ServerRegistry:
         self._lock = threading.Lock()
         self._entries: list[ServerEntry] = []
         self._seen: dict[str, float] = {}  # owner -> when its page last showed it is open
+        self._closed: dict[str, None] = {}  # pages known to be gone, newest last (a load may finish after its page closed)
         self._reaper: Optional[threading.Thread] = None
 
-    def add(self, server: ChatServer, owner: str, role: str) -> ServerEntry:
+    def add(self, server: ChatServer, owner: str, role: str) -> Optional[ServerEntry]:
+        """List ``server`` as ``owner``'s; a server whose page closed while it was starting is ended instead (None)."""
         entry = ServerEntry(server, owner, role)
         with self._lock:
-            self._entries.append(entry)
-            self._seen[owner] = self._clock()
+            closed = owner in self._closed
+            if not closed:
+                self._entries.append(entry)
+                self._seen[owner] = self._clock()
+        if closed:
+            server.unload()
+            return None
         return entry
 
     def renew(self, owner: str) -> None:
@@ -256,6 +263,9 @@ class ServerRegistry:
         """The page ``owner`` is gone: end its servers."""
         with self._lock:
             self._seen.pop(owner, None)
+            self._closed[owner] = None
+            while len(self._closed) > 1000:
+                del self._closed[next(iter(self._closed))]
         return self._end(lambda entry: entry.owner == owner)
 
     def end_expired(self) -> list[ServerEntry]:

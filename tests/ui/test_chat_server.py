@@ -141,6 +141,8 @@ def test_the_registry_ends_a_pages_servers_when_it_closes_or_stops_renewing_its_
     assert [entry.server.pid for entry in registry.end(4)] == [4] and not b2.loaded  # End in the list
     registry.end_owner("page-b")  # page b closed or reloaded
     assert not b1.loaded and registry.entries() == []
+    late = FakeServer(6)
+    assert registry.add(late, "page-b", "chat") is None and not late.loaded  # it finished starting after its page closed
 
     c1 = FakeServer(5)
     registry.add(c1, "page-c", "chat")
