@@ -32,7 +32,7 @@ CSS = """
 .lb-log { height: 300px; overflow-y: auto; display: flex; flex-direction: column-reverse; }
 .lb-log pre { white-space: pre-wrap; word-break: break-word; font-size: 0.8em; margin: 0; }
 .lb-stats th { text-align: left; padding-right: 12px; }
-#model_servers_table [role="gridcell"][data-col="5"], #model_servers_table [role="gridcell"][data-col="5"] * { color: #dc2626; font-weight: 600; cursor: pointer; }
+#model_servers_table [data-col="5"], #model_servers_table [data-col="5"] * { color: #dc2626; font-weight: 600; cursor: pointer; }
 [id$="history_table"] th, [id$="history_table"] th * { word-break: keep-all; overflow-wrap: normal; }
 #eval-predictions th, #eval-predictions th *, #eval-metrics th, #eval-metrics th * { word-break: keep-all; overflow-wrap: normal; }
 """
