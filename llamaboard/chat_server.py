@@ -41,6 +41,10 @@ RENEW_EVERY_S = 5.0
 """How often an open page renews its lease (and refreshes the list of servers)."""
 STREAM_UPDATE_S = 0.1
 """The shortest time between two updates of a streaming answer on the page: about 10 a second."""
+STREAM_UPDATE_S_PER_CHAR = 1e-4
+"""Longer answers update less often (0.2 s apart at 2,000 characters, 1 s at 10,000): the page redraws
+the whole answer each time, so the time it spends drawing, rather than the number of updates, is what
+must stay small for a click on Stop to get through on a busy machine."""
 
 
 def start_server(overrides: list[str], port: int, workdir: Path, env: dict, log: Optional[Path] = None, timeout: float = 120):
@@ -172,23 +176,28 @@ def read_together(streams: list[Iterator[str]]) -> Iterator[tuple[int, str]]:
         stopped.set()
 
 
-def read_in_batches(streams: list[Iterator[str]], every_s: float = STREAM_UPDATE_S) -> Iterator[dict[int, str]]:
+def read_in_batches(
+    streams: list[Iterator[str]], every_s: float = STREAM_UPDATE_S, per_char_s: float = STREAM_UPDATE_S_PER_CHAR
+) -> Iterator[dict[int, str]]:
     """What the streams added (stream index -> text), gathered for at least ``every_s`` between two yields.
 
     A page redrawn for every token (a chat history re-rendered dozens of times
     a second) has no time left to handle a click on Stop; about ten updates a
-    second look just as live. The first piece is yielded at once, the rest as
-    they pile up; nothing is held back when the streams end.
+    second look just as live. The wait grows by ``per_char_s`` per character
+    read so far, as each redraw of a longer answer costs more. The first
+    piece is yielded at once, the rest as they pile up; nothing is held back
+    when the streams end.
     """
     batch: dict[int, str] = {}
-    next_yield = 0.0
+    next_yield, read = 0.0, 0
     pieces = read_together(streams)
     try:
         for index, piece in pieces:
             batch[index] = batch.get(index, "") + piece
+            read += len(piece)
             if time.monotonic() >= next_yield:
                 yield batch
-                batch, next_yield = {}, time.monotonic() + every_s
+                batch, next_yield = {}, time.monotonic() + max(every_s, read * per_char_s)
         if batch:
             yield batch
     finally:

@@ -158,11 +158,16 @@ def _slow_stream(pieces: int, every_s: float):
 
 def test_answers_reach_the_page_about_ten_times_a_second_and_nothing_is_lost():
     started = time.monotonic()
-    batches = list(read_in_batches([_slow_stream(100, 0.005), _slow_stream(50, 0.01)], every_s=0.1))
+    batches = list(read_in_batches([_slow_stream(100, 0.005), _slow_stream(50, 0.01)], every_s=0.1, per_char_s=0))
     elapsed = time.monotonic() - started
     assert len(batches) <= elapsed / 0.1 + 2, f"{len(batches)} page updates in {elapsed:.2f} s"
     assert "".join(batch.get(0, "") for batch in batches) == "".join(f"{number} " for number in range(100))
     assert "".join(batch.get(1, "") for batch in batches) == "".join(f"{number} " for number in range(50))
+
+    started = time.monotonic()  # a long answer: updates further apart as it grows
+    batches = list(read_in_batches([_slow_stream(400, 0.002)], every_s=0.01, per_char_s=1e-3))
+    gaps = len(batches) - 1
+    assert gaps <= 12, f"{gaps} updates for a 1,490-character answer in {time.monotonic() - started:.2f} s"
 
 
 def test_a_model_path_resolves_against_the_workdir_not_the_uis_folder(tiny_model_dir, tmp_path, monkeypatch):
