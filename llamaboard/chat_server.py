@@ -39,12 +39,14 @@ LEASE_S = 180.0
 minute, so a shorter lease would end the servers of a page that is merely in the background."""
 RENEW_EVERY_S = 5.0
 """How often an open page renews its lease (and refreshes the list of servers)."""
-STREAM_UPDATE_S = 0.1
-"""The shortest time between two updates of a streaming answer on the page: about 10 a second."""
+STREAM_UPDATE_S = 0.25
+"""The shortest time between two updates of a streaming answer on the page: 4 a second. Each update cost
+the page 100-200 ms of work on a busy 2-core machine (measured with Chrome's profiler: mostly Gradio's
+state handling across the app's many components, whatever the answer's length), so 10 a second left
+no time at all for a click on Stop; 4 a second leaves more than half of it and still reads as live."""
 STREAM_UPDATE_S_PER_CHAR = 1e-4
-"""Longer answers update less often (0.2 s apart at 2,000 characters, 1 s at 10,000): the page redraws
-the whole answer each time, so the time it spends drawing, rather than the number of updates, is what
-must stay small for a click on Stop to get through on a busy machine."""
+"""Long answers update less often still (0.5 s apart at 5,000 characters, 1 s at 10,000): the page
+renders the whole answer's markdown each time."""
 
 
 def start_server(overrides: list[str], port: int, workdir: Path, env: dict, log: Optional[Path] = None, timeout: float = 120):
@@ -182,7 +184,7 @@ def read_in_batches(
     """What the streams added (stream index -> text), gathered for at least ``every_s`` between two yields.
 
     A page redrawn for every token (a chat history re-rendered dozens of times
-    a second) has no time left to handle a click on Stop; about ten updates a
+    a second) has no time left to handle a click on Stop; a few updates a
     second look just as live. The wait grows by ``per_char_s`` per character
     read so far, as each redraw of a longer answer costs more. The first
     piece is yielded at once, the rest as they pile up; nothing is held back

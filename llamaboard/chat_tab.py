@@ -8,7 +8,7 @@ them by page; see ``chat_server``). The UI only speaks HTTP to it and imports
 no torch (nor, until the first message, the openai client). Compare mode
 loads a second server, with the base model alone or with another run or
 checkpoint of the same model, and answers every prompt with both. Answers
-stream to the page about ten times a second, so Stop stays responsive.
+stream to the page in a few updates a second, so Stop stays responsive.
 """
 
 import time
