@@ -157,7 +157,7 @@ def build_run_panel(
             error: error_html(last_error_line(state, log_text), lang),
             chart: view.unless_shown("chart", (view.reader.offset, len(view.reader.records), lang), loss_figure(view.reader, lang)),
             log: view.unless_shown("log", log_text, log_html(log_text)),
-            run_config: view.unless_shown("config", str(view.run_dir), tail_text(view.run_dir / RUN_CONFIG_FILE, 65_536)),
+            run_config: view.unless_shown("config", str(view.run_dir), _config_text(view.run_dir, label)),
             table: history,
             **_buttons(view, state),
         }
@@ -210,6 +210,11 @@ def build_run_panel(
     remove_button.click(remove, [view_state, lang], panel_message).then(refresh, [view_state, lang], outputs)
     gr.on([lang.change, demo.load], refresh, [view_state, lang], outputs, show_progress="hidden")
     return RunPanel(view_state, panel_message, refresh, [view_state, lang], outputs)
+
+
+def _config_text(run_dir: Path, label: str) -> str:
+    """The watched run's run.yaml, headed by a comment naming it (so the box says whose config it is)."""
+    return f"# {label}/{RUN_CONFIG_FILE}\n" + tail_text(run_dir / RUN_CONFIG_FILE, 65_536)
 
 
 def _choose_run(view: RunView, rows: list[HistoryRow]) -> None:

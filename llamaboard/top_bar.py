@@ -70,7 +70,10 @@ def _wire(bar: TopBar, workspace: Workspace) -> None:
     def list_adapters(model: str, finetuning_type: str, selected: list[str]) -> gr.Dropdown:
         choices = adapter_choices(workspace.saves_dir, model or "", finetuning_type)
         available = {path for _, path in choices}
-        return gr.Dropdown(choices=choices, value=[path for path in selected or [] if path in available])
+        kept = [path for path in selected or [] if path in available]
+        # the value only when something was dropped: an event fired by a restored form (persistence.py) may read a stale,
+        # empty selection, and must not clear the adapters restored in the same update
+        return gr.Dropdown(choices=choices, value=kept) if kept != list(selected or []) else gr.Dropdown(choices=choices)
 
     bar.model.input(pick_template, bar.model, bar.template)  # user choices only: a loaded config keeps its template
     for trigger in (bar.model.change, bar.finetuning_type.change, bar.adapters.focus):

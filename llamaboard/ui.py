@@ -12,6 +12,7 @@ from llamaboard.evaluate_tab import build_evaluate_tab
 from llamaboard.export_tab import build_export_tab
 from llamaboard.form import Form
 from llamaboard.paths import Workspace
+from llamaboard.persistence import persist_form
 from llamaboard.run_queue import RunQueue
 from llamaboard.top_bar import build_top_bar, device_choices
 from llamaboard.train_tab import build_train_tab
@@ -56,4 +57,5 @@ def build_ui(workspace: Workspace, lang: str = "en") -> tuple[gr.Blocks, Form]:
                 build_export_tab(demo, form, bar, workspace, queue)
         bar.lang.change(form.relabel, bar.lang, form.components, show_progress="hidden")
         demo.load(device_choices, None, bar.devices, show_progress="hidden")
+        persist_form(demo, form, bar, workspace)  # the form, language and selections, per browser
     return demo, form
