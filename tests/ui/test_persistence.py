@@ -99,3 +99,39 @@ def test_form_language_and_adapters_survive_a_refresh_but_not_another_browser(ap
         assert chips(fresh, "train-field-dataset") == ["identity"]
     finally:
         other.close()
+
+
+def test_stored_values_that_no_longer_fit_are_dropped_without_an_error(workdir):
+    """No browser: what restore sends for odd stored values (wrong types, gone choices, garbage) is only what fits."""
+    import gradio as gr
+
+    from llamaboard.paths import Workspace
+    from llamaboard.persistence import _choice_sources, _stored_values, persisted_controls, restore_updates
+    from llamaboard.ui import build_ui
+
+    workspace = Workspace.from_env({"LLAMABOARD_WORKDIR": str(workdir)})
+    kept = write_run(workspace.saves_dir, "kept", "finished")
+    (kept / "adapter_config.json").write_text("{}")
+    _, form = build_ui(workspace)
+    controls = persisted_controls(form)
+    assert {"lang", "run_name", "eval-run_name", "export-run_name", "top-field-adapter_name_or_path", "train-field-learning_rate"} <= set(
+        controls
+    )
+    stored = {
+        "lang": "zh",
+        "train-field-learning_rate": 0.0007,
+        "train-field-max_steps": "seven",  # wrong type: dropped
+        "top-field-finetuning_type": "lora",
+        "top-field-quantization_bit": "3",  # not a choice: dropped
+        "top-field-adapter_name_or_path": [str(kept), str(kept.parent / "deleted")],
+        "train-field-dataset": ["identity", "gone_dataset"],
+        "train-field-bf16": "yes",  # not a bool: dropped
+        "no-such-control": 1,
+    }
+    updates = restore_updates(controls, stored, _choice_sources(workspace, controls))
+    shown = {elem_id: updates[component] for elem_id, component in controls.items() if updates[component] != gr.skip()}
+    assert shown["lang"] == "zh" and shown["train-field-learning_rate"] == 0.0007 and shown["top-field-finetuning_type"] == "lora"
+    assert shown["top-field-adapter_name_or_path"]["value"] == [str(kept)]
+    assert shown["train-field-dataset"]["value"] == ["identity"]
+    assert not {"train-field-max_steps", "top-field-quantization_bit", "train-field-bf16"} & set(shown)
+    assert _stored_values("garbage") == {} and _stored_values({"version": 99, "values": {"lang": "zh"}}) == {}
