@@ -54,6 +54,7 @@ def write_run(
         }
         (run_dir / "status.json").write_text(json.dumps(status))
     (run_dir / "trainer_log.jsonl").write_text("".join(log_line(step) for step in range(1, steps + 1)))
-    for step in checkpoints:
+    for step in checkpoints:  # complete checkpoints: transformers writes trainer_state.json last
         (run_dir / f"checkpoint-{step}").mkdir()
+        (run_dir / f"checkpoint-{step}" / "trainer_state.json").write_text(json.dumps({"global_step": step}))
     return run_dir

@@ -74,6 +74,7 @@ def test_a_cli_run_with_its_own_output_dir_is_in_the_history_and_the_picker(tmp_
     saves = tmp_path / "saves"
     run_dir = saves / "identity"  # python -m workflows train ... output_dir=saves/identity
     (run_dir / "checkpoint-180").mkdir(parents=True)
+    (run_dir / "checkpoint-180" / "trainer_state.json").write_text("{}")
     (run_dir / "run.yaml").write_text(
         yaml.safe_dump({"model_name_or_path": "llamaboard-tiny", "stage": "sft", "finetuning_type": "full", "dataset": "identity"})
     )
