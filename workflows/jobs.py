@@ -149,7 +149,6 @@ def setup_logging(run_dir: RunDirectory) -> None:
         format="[%(asctime)s] %(levelname)s %(name)s: %(message)s",
         datefmt="%Y-%m-%d %H:%M:%S",
         stream=sys.stderr,
-        force=True,
     )
     import transformers  # every job uses it; its warnings go through our handlers, so they reach running_log.txt
 

@@ -19,8 +19,15 @@ def needs_peft(config: RunConfig) -> bool:
 
 
 def skip_unused_imports(config: RunConfig) -> None:
-    """Call before anything imports ``transformers.trainer``; a no-op when peft is needed or already imported."""
-    if needs_peft(config) or "transformers.trainer_utils" in sys.modules:
+    """Call before anything imports ``transformers.trainer``; a no-op when peft is needed or already imported.
+
+    transformers keeps the decision for the life of the process, so it is taken
+    only in a process started for this one run (``python -m workflows train``):
+    a caller that trains in-process (a notebook, the test suite) may train LoRA next.
+    """
+    main_module = getattr(sys.modules.get("__main__"), "__spec__", None)
+    dedicated = main_module is not None and main_module.name == "workflows.__main__"
+    if not dedicated or needs_peft(config) or "transformers.trainer_utils" in sys.modules:
         return
     import transformers.utils as utils
     import transformers.utils.import_utils as import_utils
