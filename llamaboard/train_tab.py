@@ -116,6 +116,14 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
             return gr.Dropdown(choices=[]), gr.Dropdown(choices=[]), notice(str(error), "error")
         return gr.Dropdown(choices=names), gr.Dropdown(choices=names), ""
 
+    def keep_fitting_datasets(folder: str, chosen_stage: str, selected: list[str], selected_eval: list[str]) -> tuple:
+        """A stage the user picks keeps only the chosen datasets it can train on (a preference set does not suit sft)."""
+        try:
+            names = set(dataset_names(workspace.confine(folder, "dataset_dir"), chosen_stage or "sft"))
+        except UserError:
+            return gr.skip(), gr.skip()
+        return tuple(gr.Dropdown(value=[name for name in chosen or [] if name in names]) for chosen in (selected, selected_eval))
+
     def save(data: dict) -> str:
         lang = data[bar.lang]
         try:
@@ -165,6 +173,7 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
         dataset_outputs,
         trigger_mode="always_last",
     )
+    stage.input(keep_fitting_datasets, [dataset_dir, stage, dataset, scope.fields["eval_dataset"]], dataset_outputs[:2])
     wire_job_controls(
         controls,
         inputs=form_inputs,

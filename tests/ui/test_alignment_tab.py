@@ -11,6 +11,10 @@ pytestmark = pytest.mark.timeout(240)
 
 def options(page, field_id: str) -> list[str]:
     page.click(f"#{field_id} input")
+    try:
+        page.get_by_role("option").first.wait_for(timeout=5_000)  # the list renders a moment after the click
+    except Exception:  # noqa: BLE001 - an empty list is an answer too
+        pass
     names = page.get_by_role("option").all_inner_texts()
     page.keyboard.press("Escape")
     return [name.split("\n")[-1].strip() for name in names]  # a selected option reads "✓\nname"
@@ -19,7 +23,7 @@ def options(page, field_id: str) -> list[str]:
 def test_rlhf_settings_appear_for_dpo_and_the_dataset_list_switches_to_preference_data(app_server, page):
     open_page(page, app_server.url)
     assert not page.locator("#rlhf_accordion").is_visible(), "sft shows no RLHF settings"
-    assert "identity" in options(page, "train-field-dataset")
+    wait_for(lambda: "identity" in options(page, "train-field-dataset"), 20, "the sft datasets (filled after the page loads)")
 
     choose(page, "train-field-stage", "dpo")
     page.wait_for_selector("#rlhf_accordion", state="visible")
@@ -27,6 +31,8 @@ def test_rlhf_settings_appear_for_dpo_and_the_dataset_list_switches_to_preferenc
         lambda: [name for name in [options(page, "train-field-dataset")] if "dpo_demo" in name], 20, "the preference datasets"
     )[0]
     assert "identity" not in offered and {"preference_demo", "dpo_demo"} <= set(offered)
+    # the demo form had `identity` chosen; dpo cannot train on it, so the choice is dropped rather than refused at Start
+    wait_for(lambda: "identity" not in page.locator("#train-field-dataset").inner_text(), 20, "identity to be unselected")
     page.click("#rlhf_accordion > button")
     for row in ACCORDIONS["rlhf_accordion"]:
         for key in row:
