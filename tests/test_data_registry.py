@@ -30,6 +30,10 @@ def test_project_registry_lists_every_demo_dataset_with_its_format():
         "pretrain_demo_jsonl",
         "preference_demo",
         "kto_demo",
+        "dpo_demo",
+        "dpo_demo_eval",
+        "dpo_demo_sft",
+        "kto_pairs_demo",
     ]
     assert registry["chat_demo"].formatting == "sharegpt"
     assert registry["chat_demo"].columns == {"messages": "conversations", "tools": "tools"}
