@@ -138,3 +138,15 @@ def test_absurd_values_are_refused_before_weights_load(tiny_model_dir, tmp_path,
     result = train(*SHORT, override, f"output_dir={tmp_path / 'run'}")
     assert result.returncode == 2 and message in result.stderr
     assert json.loads((tmp_path / "run" / "status.json").read_text())["state"] == "failed"
+
+
+def test_the_folder_lock_is_held_while_a_job_runs_and_released_when_it_ends(tmp_path):
+    first = RunDirectory(tmp_path / "job", "eval")
+    first.check_writable(overwrite=True, resuming=False)
+    first.start(["eval"], fresh=True)
+    with pytest.raises(Exception, match="still going"):
+        RunDirectory(tmp_path / "job", "eval").check_writable(overwrite=True, resuming=False)
+    first.finish("failed", 2, "bad task")
+    second = RunDirectory(tmp_path / "job", "eval")  # the next job in the same process (a notebook, the tests)
+    second.check_writable(overwrite=True, resuming=False)
+    second.release()

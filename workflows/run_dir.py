@@ -262,6 +262,7 @@ class RunDirectory:
         if status is None or resuming:
             return
         if not overwrite and (list_checkpoints(self.path, complete_only=False) or status.get("state") == "finished"):
+            self.release()
             raise ConfigError(
                 f"`output_dir: {self.path}` already holds a {status.get('state')} {status.get('kind', 'train')} job. "
                 "Choose a new output_dir, set `resume_from_checkpoint: true` to continue it, or `overwrite_output_dir: true` to replace it."
@@ -285,6 +286,12 @@ class RunDirectory:
                 "Wait for it, abort it first, or choose another output_dir."
             ) from None
         self._lock = lock
+
+    def release(self) -> None:
+        """Let another job use the folder (the process ending does the same; an in-process caller may start the next job)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     def start(self, command: list[str], fresh: bool) -> None:
         """Mark the job as running; a fresh (not resumed) job first clears an overwritten job's curve and checkpoints."""
@@ -319,6 +326,8 @@ class RunDirectory:
             with open(self.path / STATUS_FILE, "r+", encoding="utf-8") as handle:
                 handle.write(compact)
                 handle.truncate()
+        finally:
+            self.release()
 
     def record_resume(self, checkpoint: str, command: list[str]) -> None:
         """A resume is recorded beside the run, never over its ``run.yaml``."""
