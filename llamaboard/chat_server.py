@@ -17,13 +17,8 @@ for ``LEASE_S`` seconds: open pages renew their lease every few seconds.
 import os
 import queue
 import secrets
-import subprocess
-import sys
-import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +26,7 @@ from typing import Optional
 
 import psutil
 
-from workflows.api.process import free_port, stop_api
-from workflows.errors import ModelError
+from workflows.api.process import free_port, start_api, stop_api
 
 LEASE_S = 180.0
 """How long a server outlives the last sign of its page. Chrome wakes a hidden tab's timers only once a
@@ -47,35 +41,6 @@ no time at all for a click on Stop; 4 a second leaves more than half of it and s
 STREAM_UPDATE_S_PER_CHAR = 1e-4
 """Long answers update less often still (0.5 s apart at 5,000 characters, 1 s at 10,000): the page
 renders the whole answer's markdown each time."""
-
-
-def start_server(overrides: list[str], port: int, workdir: Path, env: dict, log: Optional[Path] = None, timeout: float = 120):
-    """``python -m workflows api`` in ``workdir``, returned once GET /v1/models answers (any status).
-
-    Running in the workdir makes a relative path mean the same to the server as
-    to the checks of the UI, whatever folder the UI itself was started in. The
-    code comes from the install, and the workdir is kept off the module path
-    (PYTHONSAFEPATH), so a folder there cannot shadow a package.
-    """
-    environment = {**os.environ, "API_HOST": "127.0.0.1", "API_PORT": str(port), "PYTHONSAFEPATH": "1", **env}
-    log = log or Path(tempfile.mkdtemp(prefix="llamaboard-api-")) / "api.log"
-    with log.open("w", encoding="utf-8") as output:
-        command = [sys.executable, "-m", "workflows", "api", *overrides]
-        process = subprocess.Popen(command, cwd=workdir, env=environment, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            tail = log.read_text(encoding="utf-8", errors="replace")[-2000:]
-            raise ModelError(f"The API server exited with code {process.returncode} while starting:\n{tail}")
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=1)
-            return process
-        except urllib.error.HTTPError:
-            return process  # it answers; a 401 only means an API key is set
-        except OSError:
-            time.sleep(0.3)
-    stop_api(process)
-    raise ModelError(f"The API server did not answer within {timeout:.0f} s.")
 
 
 class ChatServer:
@@ -105,7 +70,7 @@ class ChatServer:
         self.unload()
         port, key = free_port(), secrets.token_urlsafe(16)
         env = {"API_KEY": key, "API_MODEL_NAME": "", "LLAMABOARD_EXIT_WITH_PARENT": str(os.getpid())}
-        self._process = start_server(overrides, port, self.workdir, env, log=log)
+        self._process = start_api(overrides, port, env, log=log, cwd=self.workdir)  # paths mean what they mean in the workdir
         try:
             self._client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=key, max_retries=0)
             self.model = self._client.models.list().data[0].id

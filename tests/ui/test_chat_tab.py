@@ -85,7 +85,8 @@ def test_stop_clear_undo_and_retry_act_on_the_conversation_for_good(app_server, 
     # How soon the browser takes the click depends on the machine's load (other tests share its 2 cores);
     # once taken, the answer must stop at once.
     print(f"Stop: the click took {registered - clicked:.2f} s; the answer last grew {last_change_s:.2f} s after it")
-    assert registered - clicked < 5, f"the click on Stop took {registered - clicked:.2f} s"
+    # 15 s: with the suite on two workers, a training job in the other worker can hold both cores for seconds
+    assert registered - clicked < 15, f"the click on Stop took {registered - clicked:.2f} s"
     assert last_change_s < 1.5, f"the answer kept growing for {last_change_s:.2f} s after Stop"
     assert len(stopped) > 20  # the partial answer stays in the history
 

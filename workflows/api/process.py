@@ -24,23 +24,27 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_api(overrides: list[str], port: int, env: dict | None = None, log: Path | None = None, timeout: float = 120) -> subprocess.Popen:
+def start_api(
+    overrides: list[str], port: int, env: dict | None = None, log: Path | None = None, timeout: float = 120, cwd: Path | None = None
+) -> subprocess.Popen:
     """The server for ``overrides`` on 127.0.0.1:``port``, returned once GET /v1/models answers (any status).
 
-    It runs in the caller's folder, so relative paths in ``overrides`` mean
-    what they mean to the caller. Its output goes to ``log`` (a temporary file by default), never to a pipe
-    nobody reads, which would stall a long-running server.
+    It runs in ``cwd`` (the caller's folder by default), so relative paths in
+    ``overrides`` mean what they mean there; the code comes from the install
+    and that folder is kept off the module path (PYTHONSAFEPATH), so nothing in
+    it can shadow a package. Its output goes to ``log`` (a temporary file by
+    default), never to a pipe nobody reads, which would stall a long-running server.
     """
-    environment = {**os.environ, "API_HOST": "127.0.0.1", "API_PORT": str(port), **(env or {})}
+    environment = {**os.environ, "API_HOST": "127.0.0.1", "API_PORT": str(port), "PYTHONSAFEPATH": "1", **(env or {})}
     log = log or Path(tempfile.mkdtemp(prefix="llamaboard-api-")) / "api.log"
     with log.open("w", encoding="utf-8") as output:
         command = [sys.executable, "-m", "workflows", "api", *overrides]
-        process = subprocess.Popen(command, env=environment, stdout=output, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=cwd, env=environment, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             tail = log.read_text(encoding="utf-8", errors="replace")[-2000:]
-            raise ModelError(f"The API server exited with code {process.returncode} while starting (log: {log}):\n{tail}")
+            raise ModelError(f"The API server exited with code {process.returncode} while starting:\n{tail}")
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=1)
             return process
@@ -49,7 +53,7 @@ def start_api(overrides: list[str], port: int, env: dict | None = None, log: Pat
         except OSError:
             time.sleep(0.3)
     stop_api(process)
-    raise ModelError(f"The API server did not answer within {timeout:.0f} s (log: {log}).")
+    raise ModelError(f"The API server did not answer within {timeout:.0f} s.")
 
 
 def stop_api(process: subprocess.Popen, timeout: float = 30) -> None:

@@ -25,8 +25,7 @@ from workflows.stages import get_stage
 from workflows.templates import get_template
 from workflows.train.callbacks import GracefulStopCallback, TrainerLogCallback
 from workflows.train.limits import check_against_model
-from workflows.train.loss_curve import plot_loss
-from workflows.train.trainer import compute_dtype, extra_callbacks
+from workflows.train.trainer import compute_dtype, extra_callbacks, record_results
 
 logger = logging.getLogger(__name__)
 
@@ -108,15 +107,7 @@ def train_and_save(config: RunConfig, run_dir: RunDirectory, stop: StopSignal, t
     trainer.save_model()
     if run_dir.is_main_process:
         tokenizer.save_pretrained(run_dir.path)
-    trainer.log_metrics("train", result.metrics)
-    trainer.save_metrics("train", result.metrics)
-    if features.eval is not None:
-        metrics = trainer.evaluate()
-        trainer.log_metrics("eval", metrics)
-        trainer.save_metrics("eval", metrics)
-    trainer.save_state()
-    if config.finetuning.plot_loss and run_dir.is_main_process:
-        plot_loss(trainer.state.log_history, run_dir.path / "training_loss.png")
+    record_results(trainer, result, config, run_dir, evaluate=features.eval is not None)
     return "finished"
 
 

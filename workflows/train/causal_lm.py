@@ -22,8 +22,7 @@ from workflows.templates import get_template
 from workflows.train.callbacks import GracefulStopCallback, TrainerLogCallback
 from workflows.train.imports import loaded_optional_packages
 from workflows.train.limits import check_against_model
-from workflows.train.loss_curve import plot_loss
-from workflows.train.trainer import LlamaBoardTrainer, compute_dtype, extra_callbacks, training_arguments
+from workflows.train.trainer import LlamaBoardTrainer, compute_dtype, extra_callbacks, record_results, training_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -76,13 +75,5 @@ def run(config: RunConfig, run_dir: RunDirectory, stop: StopSignal, show_progres
         tokenizer.save_pretrained(run_dir.path)
     else:
         trainer.save_model()
-    trainer.log_metrics("train", result.metrics)
-    trainer.save_metrics("train", result.metrics)
-    if features.eval is not None:
-        metrics = trainer.evaluate()
-        trainer.log_metrics("eval", metrics)
-        trainer.save_metrics("eval", metrics)
-    trainer.save_state()
-    if config.finetuning.plot_loss and run_dir.is_main_process:
-        plot_loss(trainer.state.log_history, run_dir.path / "training_loss.png")
+    record_results(trainer, result, config, run_dir, evaluate=features.eval is not None)
     return "finished"

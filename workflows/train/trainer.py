@@ -79,3 +79,18 @@ def extra_callbacks(config: RunConfig) -> list:
     if config.training.early_stopping_steps:
         return [EarlyStoppingCallback(early_stopping_patience=config.training.early_stopping_steps)]
     return []
+
+
+def record_results(trainer: Trainer, result, config: RunConfig, run_dir, evaluate: bool) -> None:
+    """What every recipe leaves after training: train (and eval) metrics files, trainer_state.json, training_loss.png."""
+    from workflows.train.loss_curve import plot_loss
+
+    trainer.log_metrics("train", result.metrics)
+    trainer.save_metrics("train", result.metrics)
+    if evaluate:
+        metrics = trainer.evaluate()
+        trainer.log_metrics("eval", metrics)
+        trainer.save_metrics("eval", metrics)
+    trainer.save_state()
+    if config.finetuning.plot_loss and run_dir.is_main_process:
+        plot_loss(trainer.state.log_history, run_dir.path / "training_loss.png")
