@@ -1,5 +1,6 @@
 """Config schema: LLaMA-Factory keys load, mistakes are one clear message naming the key."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -207,3 +208,11 @@ def test_every_llamafactory_stage_loads_and_an_unknown_one_is_named():
         assert load_config(None, [f"stage={stage}"]).finetuning.stage == stage
     with pytest.raises(ConfigError, match="`stage` has the value 'sftt'"):
         load_config(None, ["stage=sftt"])
+
+
+def test_version_lists_versions_and_devices_for_the_ui_device_picker():
+    """The UI's device picker reads `version --json`; a broken import there silently left only the CPU."""
+    result = _cli("version", "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    info = json.loads(result.stdout)
+    assert info["versions"]["transformers"] and info["devices"]

@@ -128,7 +128,7 @@ def _version(argv: list[str]) -> int:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     options = parser.parse_args(argv)
     from workflows.devices import list_devices
-    from workflows.train.run_dir import package_versions
+    from workflows.run_dir import package_versions
 
     info = {"versions": package_versions(), "devices": list_devices()}
     if options.json:

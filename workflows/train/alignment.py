@@ -16,7 +16,7 @@ from transformers import PrinterCallback, set_seed
 
 from workflows.config import RunConfig
 from workflows.config.schema import ModelArgs
-from workflows.errors import ConfigError, TrainingDiverged
+from workflows.errors import ConfigError
 from workflows.features.build import Features, build_features
 from workflows.jobs import StopSignal
 from workflows.models.loader import adapter_paths, load_model, load_model_config, load_tokenizer, merge_adapters
@@ -25,7 +25,7 @@ from workflows.stages import get_stage
 from workflows.templates import get_template
 from workflows.train.callbacks import GracefulStopCallback, TrainerLogCallback
 from workflows.train.limits import check_against_model
-from workflows.train.trainer import compute_dtype, extra_callbacks, record_results
+from workflows.train.trainer import compute_dtype, extra_callbacks, record_results, train_watching_the_loss
 
 logger = logging.getLogger(__name__)
 
@@ -95,13 +95,7 @@ def callbacks(config: RunConfig, run_dir: RunDirectory, stop: StopSignal) -> lis
 def train_and_save(config: RunConfig, run_dir: RunDirectory, stop: StopSignal, trainer, features: Features, tokenizer) -> str:
     """Train (resuming when asked), then save the model, metrics, state and plot like the sft recipe."""
     trainer.remove_callback(PrinterCallback)
-    log_callback = next(callback for callback in trainer.callback_handler.callbacks if isinstance(callback, TrainerLogCallback))
-    result = trainer.train(resume_from_checkpoint=config.training.resume_from_checkpoint or None)
-    if log_callback.diverged_at is not None:
-        raise TrainingDiverged(
-            f"The loss became NaN at step {log_callback.diverged_at}; the run was stopped and nothing was saved after it. "
-            f"Lower `learning_rate` (now {config.training.learning_rate:g}) or turn on gradient clipping (`max_grad_norm`)."
-        )
+    result = train_watching_the_loss(trainer, config)
     if stop.received:
         return "aborted"
     trainer.save_model()

@@ -11,7 +11,6 @@ import logging
 from transformers import PrinterCallback, set_seed
 
 from workflows.config import RunConfig
-from workflows.errors import TrainingDiverged
 from workflows.features.build import build_features
 from workflows.features.collator import PaddingCollator
 from workflows.jobs import StopSignal
@@ -22,7 +21,14 @@ from workflows.templates import get_template
 from workflows.train.callbacks import GracefulStopCallback, TrainerLogCallback
 from workflows.train.imports import loaded_optional_packages
 from workflows.train.limits import check_against_model
-from workflows.train.trainer import LlamaBoardTrainer, compute_dtype, extra_callbacks, record_results, training_arguments
+from workflows.train.trainer import (
+    LlamaBoardTrainer,
+    compute_dtype,
+    extra_callbacks,
+    record_results,
+    train_watching_the_loss,
+    training_arguments,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -54,19 +60,14 @@ def run(config: RunConfig, run_dir: RunDirectory, stop: StopSignal, show_progres
         data_collator=PaddingCollator(pad_token_id=tokenizer.pad_token_id),
         processing_class=tokenizer,
         callbacks=[
-            log_callback := TrainerLogCallback(run_dir),
+            TrainerLogCallback(run_dir),
             GracefulStopCallback(stop),
             *extra_callbacks(config),
         ],
         loraplus_lr_ratio=config.finetuning.loraplus_lr_ratio,
     )
     trainer.remove_callback(PrinterCallback)  # without a terminal it prints raw dicts; TrainerLogCallback logs readable lines
-    result = trainer.train(resume_from_checkpoint=config.training.resume_from_checkpoint or None)
-    if log_callback.diverged_at is not None:
-        raise TrainingDiverged(
-            f"The loss became NaN at step {log_callback.diverged_at}; the run was stopped and nothing was saved after it. "
-            f"Lower `learning_rate` (now {config.training.learning_rate:g}) or turn on gradient clipping (`max_grad_norm`)."
-        )
+    result = train_watching_the_loss(trainer, config)
     if stop.received:
         return "aborted"
 

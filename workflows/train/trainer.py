@@ -94,3 +94,18 @@ def record_results(trainer: Trainer, result, config: RunConfig, run_dir, evaluat
     trainer.save_state()
     if config.finetuning.plot_loss and run_dir.is_main_process:
         plot_loss(trainer.state.log_history, run_dir.path / "training_loss.png")
+
+
+def train_watching_the_loss(trainer: Trainer, config: RunConfig):
+    """``trainer.train`` (resuming when asked); a loss that became NaN fails the run (TrainerLogCallback stopped it)."""
+    from workflows.errors import TrainingDiverged
+    from workflows.train.callbacks import TrainerLogCallback
+
+    result = trainer.train(resume_from_checkpoint=config.training.resume_from_checkpoint or None)
+    log_callback = next(callback for callback in trainer.callback_handler.callbacks if isinstance(callback, TrainerLogCallback))
+    if log_callback.diverged_at is not None:
+        raise TrainingDiverged(
+            f"The loss became NaN at step {log_callback.diverged_at}; the run was stopped and nothing was saved after it. "
+            f"Lower `learning_rate` (now {config.training.learning_rate:g}) or turn on gradient clipping (`max_grad_norm`)."
+        )
+    return result
