@@ -163,6 +163,31 @@ def test_a_queued_job_whose_stream_is_closed_never_runs():
     assert wait_until(lambda: not scheduler.busy()) and ran == [first]
 
 
+def test_closing_the_scheduler_stops_the_running_batch_and_waits_for_its_thread():
+    """A process must not exit while the scheduler thread is inside generate (torch aborts the interpreter)."""
+    started = threading.Event()
+
+    class Owner:
+        def run(self, rows, scheduler):  # like generate: one step at a time until every row is finished
+            started.set()
+            while not all(job.cancelled.is_set() for job in rows):
+                time.sleep(0.01)
+            return False
+
+    owner = Owner()
+    scheduler = Scheduler(owner.run, gather_s=0)
+    running, waiting = _Job([1], {"eos_token_id": [0]}, 4), _Job([2], {"eos_token_id": [0], "temperature": 0.5}, 4)
+    scheduler.submit([running])
+    assert started.wait(timeout=10)
+    scheduler.submit([waiting])
+    scheduler.close(timeout_s=10)
+    assert not scheduler._thread.is_alive()
+    assert running.done and waiting.done
+    late = _Job([3], {"eos_token_id": [0]}, 4)
+    scheduler.submit([late])
+    assert isinstance(late.out.get(timeout=1), RuntimeError)  # told at once, never left waiting
+
+
 # item 5: body size, the event loop
 
 

@@ -2,14 +2,16 @@
 
 import time
 
+PAGE_LOAD_MS = 60_000
+"""A first page load on a busy two-core machine (the other test worker training) can take 20 s."""
+
 
 def open_page(page, url: str) -> None:
     """Load the page and wait for its load events (the run panel fills in), so typing is not overwritten."""
-    page.goto(url)
-    page.wait_for_selector("#start_button")
-    page.wait_for_function(
-        "() => { const progress = document.querySelector('#train-run_progress'); return progress && progress.innerText.trim().length > 0; }"
-    )
+    page.goto(url, timeout=PAGE_LOAD_MS)
+    page.wait_for_selector("#start_button", timeout=PAGE_LOAD_MS)
+    run_panel_filled = "() => { const panel = document.querySelector('#train-run_progress'); return panel && panel.innerText.trim(); }"
+    page.wait_for_function(run_panel_filled, timeout=PAGE_LOAD_MS)
 
 
 def chart_points(page) -> int:

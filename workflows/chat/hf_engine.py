@@ -22,6 +22,7 @@ while it waits is dropped without running. When the queue runs empty the
 scheduler hands freed memory back to the system.
 """
 
+import atexit
 import collections
 import contextlib
 import ctypes
@@ -86,10 +87,34 @@ class Scheduler:
         """Rows of each ``generate`` call, newest last (what tests and benchmarks read)."""
         self.running: list[_Job] = []
         """The rows of the batch being generated now."""
-        threading.Thread(target=self._loop, name="hf-scheduler", daemon=True).start()
+        self._closed = False
+        self._thread = threading.Thread(target=self._loop, name="hf-scheduler", daemon=True)
+        self._thread.start()
+        atexit.register(self.close)
+
+    def close(self, timeout_s: float = 30) -> None:
+        """End every job, let the running batch stop at its next step and wait for the thread.
+
+        A process must not exit while this thread is inside ``generate``: torch then aborts the
+        interpreter ("terminate called without an active exception"). Runs at exit by itself.
+        """
+        with self._cond:
+            self._closed = True
+            for job in [*self._waiting, *self.running]:
+                job.cancelled.set()
+            for job in self._waiting:
+                job.finish()
+            self._waiting.clear()
+            self._cond.notify()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout_s)
 
     def submit(self, jobs: list[_Job]) -> None:
         with self._cond:
+            if self._closed:
+                for job in jobs:
+                    job.finish(RuntimeError("the model was unloaded"))
+                return
             self._waiting.extend(jobs)
             self._cond.notify()
 
@@ -136,10 +161,12 @@ class Scheduler:
         """The next batch's rows; None once the engine is gone."""
         with self._cond:
             was_idle = not self._waiting
-            while not self._waiting or self._held:
+            while not self._closed and (not self._waiting or self._held):
                 _release_memory()
                 if not self._cond.wait(timeout=5) and self._run_batch() is None:
                     return None
+            if self._closed:
+                return None
         if was_idle:
             time.sleep(self.gather_s)  # requests sent together arrive a few milliseconds apart
         with self._cond:
