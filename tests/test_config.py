@@ -89,7 +89,7 @@ def test_wrong_type_names_key_value_and_expectation():
 def test_choice_lists_the_allowed_values():
     with pytest.raises(ConfigError) as error:
         load_config(None, ["finetuning_type=qlora"])
-    assert "'lora', 'freeze', 'full'" in str(error.value)
+    assert "'lora', 'oft', 'freeze', 'full'" in str(error.value)
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,8 @@ from workflows.config.schema import (
     RLHFArgs,
     TrainingArgs,
 )
+from workflows.config.legacy_keys import resolve_legacy_keys
+from workflows.config.method_rules import model_method_problems
 from workflows.errors import ConfigError
 
 KEY_TO_GROUP: dict[str, str] = {key: group for group, model in GROUPS.items() for key in model.model_fields}
@@ -48,6 +50,7 @@ class RunConfig(BaseModel):
     @classmethod
     def from_flat_dict(cls, values: dict[str, Any], source: str = "config") -> "RunConfig":
         grouped: dict[str, dict[str, Any]] = {group: {} for group in GROUPS}
+        values = resolve_legacy_keys(values, set(KEY_TO_GROUP), source)
         for key, value in values.items():
             if key not in KEY_TO_GROUP:
                 raise ConfigError(_unknown_key_message(key, source))
@@ -136,6 +139,7 @@ def check_combinations(config: RunConfig, source: str = "config") -> None:
             f"(now {train.save_strategy} and {train.eval_strategy})."
         )
     problems.extend(_rlhf_problems(config))
+    problems.extend(model_method_problems(config))
     if data.val_size >= 1 and data.val_size != int(data.val_size):
         problems.append(f"`val_size: {data.val_size}` must be a fraction below 1 or a whole number of examples.")
     if problems:
@@ -197,6 +201,7 @@ def _normalise_lists(values: dict[str, Any]) -> None:
         "additional_target",
         "freeze_trainable_modules",
         "freeze_extra_modules",
+        "oft_target",
     ):
         if isinstance(values.get(key), list):
             values[key] = ",".join(str(item) for item in values[key])

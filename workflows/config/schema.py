@@ -13,6 +13,7 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
+from workflows.config.legacy_keys import LEGACY_KEYS
 from workflows.config.training_arguments import TRAINING_ARGUMENTS_FIELDS
 from workflows.stages import AVAILABLE_STAGES, STAGES, get_stage
 
@@ -38,6 +39,9 @@ class ModelArgs(_Group):
     quantization_bit: Optional[Literal[4, 8]] = Field(
         None, description="Load the base model quantized with bitsandbytes (QLoRA); needs a CUDA GPU."
     )
+    quantization_method: Literal["bnb", "hqq", "eetq"] = Field(
+        "bnb", description="Library that quantizes the base model for quantization_bit: bnb (bitsandbytes), hqq, or eetq (8-bit only)."
+    )
     quantization_type: Literal["nf4", "fp4"] = Field("nf4", description="4-bit data type for bitsandbytes.")
     double_quantization: bool = Field(True, description="Quantize the 4-bit quantization constants too.")
     rope_scaling: Optional[Literal["linear", "dynamic", "yarn", "llama3"]] = Field(
@@ -46,6 +50,13 @@ class ModelArgs(_Group):
     flash_attn: Literal["auto", "sdpa", "fa2", "disabled"] = Field(
         "auto", description="Attention implementation: auto, sdpa, fa2 (FlashAttention-2) or disabled (eager)."
     )
+    pure_bf16: bool = Field(
+        False, description="Load the weights in bfloat16 and train them in bfloat16 too, without mixed precision (saves memory)."
+    )
+    enable_liger_kernel: bool = Field(
+        False, description="Swap in Liger's fused Triton kernels (norms, RoPE, MLP, loss); needs liger-kernel and a CUDA GPU."
+    )
+    use_unsloth: bool = Field(False, description="Train LoRA on Unsloth's patched model (faster, less memory); needs unsloth and a CUDA GPU.")
 
 
 class DataArgs(_Group):
@@ -83,8 +94,13 @@ class FinetuningArgs(_Group):
     stage: Literal[AVAILABLE_STAGES] = Field(
         "sft", description="; ".join(f"{name}: {STAGES[name].summary}" for name in AVAILABLE_STAGES) + "."
     )
-    finetuning_type: Literal["lora", "freeze", "full"] = Field(
-        "lora", description="Train LoRA adapters, only some layers (freeze), or every weight (full)."
+    finetuning_type: Literal["lora", "oft", "freeze", "full"] = Field(
+        "lora", description="Train LoRA or OFT adapters, only some layers (freeze), or every weight (full)."
+    )
+    use_llama_pro: bool = Field(
+        False,
+        description="LLaMA Pro (freeze, lora, oft): train only the blocks `python -m workflows expand` added, "
+        "freeze_trainable_layers of them, evenly spaced.",
     )
     freeze_trainable_layers: int = Field(
         2, description="Freeze: number of trainable layers; positive counts from the last layer, negative from the first."
@@ -98,15 +114,27 @@ class FinetuningArgs(_Group):
     lora_dropout: float = Field(0.0, ge=0, lt=1, description="LoRA: dropout on the adapter input.")
     lora_target: str = Field("all", description="LoRA: module names to adapt, comma-separated, or all linear layers.")
     additional_target: Optional[str] = Field(
-        None, description="LoRA: modules trained in full and saved with the adapter (e.g. embed_tokens)."
+        None, description="LoRA/OFT: modules trained in full and saved with the adapter (e.g. embed_tokens)."
     )
     use_rslora: bool = Field(False, description="LoRA: rank-stabilised scaling.")
     use_dora: bool = Field(False, description="LoRA: weight-decomposed LoRA (DoRA).")
     pissa_init: bool = Field(False, description="LoRA: initialise from the principal singular vectors (PiSSA).")
     pissa_iter: int = Field(16, description="LoRA: fast-SVD iterations for PiSSA; -1 for exact SVD.")
+    pissa_convert: bool = Field(
+        True,
+        description="LoRA: save the PiSSA adapter as a plain LoRA adapter of the original weights (what chat and export load); "
+        "always on in this version.",
+    )
     loraplus_lr_ratio: Optional[float] = Field(None, gt=0, description="LoRA+: learning-rate ratio of the B matrices to A.")
+    loraplus_lr_embedding: float = Field(1e-6, gt=0, description="LoRA+: learning rate of the LoRA matrices of embedding layers.")
+    oft_rank: int = Field(0, ge=0, description="OFT: orthogonal blocks per adapted layer; 0 derives it from oft_block_size.")
+    oft_block_size: int = Field(
+        32, ge=1, description="OFT: size of each orthogonal block, dividing every adapted layer's input size (unused when oft_rank is set)."
+    )
+    oft_target: str = Field("all", description="OFT: module names to adapt, comma-separated, or all linear layers.")
+    module_dropout: float = Field(0.0, ge=0, lt=1, description="OFT: chance that a block's rotation is skipped in a training step.")
     create_new_adapter: bool = Field(
-        False, description="LoRA: start a fresh adapter on top of the loaded ones instead of training the last."
+        False, description="LoRA/OFT: start a fresh adapter on top of the loaded ones instead of training the last."
     )
     plot_loss: bool = Field(True, description="Save training_loss.png when training ends.")
 
@@ -298,7 +326,7 @@ def _pass_through_group() -> type[_Group]:
     Values are not typed here (transformers checks them when the job starts,
     with its own message); None means "not given", so transformers' default applies.
     """
-    defined = {key for group in GROUPS.values() for key in group.model_fields}
+    defined = {key for group in GROUPS.values() for key in group.model_fields} | set(LEGACY_KEYS)  # use_liger_kernel is renamed
     fields = {
         name: (Any, Field(None, description=f"Hugging Face TrainingArguments.{name}, passed through unchanged."))
         for name in TRAINING_ARGUMENTS_FIELDS

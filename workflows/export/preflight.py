@@ -6,6 +6,7 @@ from pathlib import Path
 
 from workflows.config import RunConfig
 from workflows.errors import ConfigError, ModelError
+from workflows.models.adapters import ADAPTER_TYPES
 from workflows.models.loader import resolve_model_path
 
 GGUF_ARCHITECTURES = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "llama", "Qwen2ForCausalLM": "qwen2"}
@@ -34,15 +35,16 @@ def _check_adapters(config: RunConfig) -> None:
                 f"`{adapter}` (adapter_name_or_path) holds a whole model (a full or freeze fine-tuning checkpoint), not LoRA adapters: "
                 f"export it with `model_name_or_path: {adapter}`, `finetuning_type: full` and no adapter_name_or_path."
             )
-    if config.finetuning.finetuning_type == "lora" and not raw:
+    if config.finetuning.finetuning_type in ADAPTER_TYPES and not raw:
         raise ConfigError(
-            "Nothing to merge: a LoRA export (`finetuning_type: lora`) needs `adapter_name_or_path` (a LoRA run directory or "
+            f"Nothing to merge: an adapter export (`finetuning_type: {config.finetuning.finetuning_type}`) needs "
+            "`adapter_name_or_path` (a LoRA or OFT run directory or "
             "its checkpoint-N). To convert the model as it is (a base model or a full fine-tuning run), set `finetuning_type: full`."
         )
-    if raw and config.finetuning.finetuning_type != "lora":
+    if raw and config.finetuning.finetuning_type not in ADAPTER_TYPES:
         raise ConfigError(
             f"`adapter_name_or_path` is set but `finetuning_type` is {config.finetuning.finetuning_type}: "
-            "adapters are LoRA; set finetuning_type to lora."
+            "adapters are LoRA or OFT; set finetuning_type to lora (or oft)."
         )
     if config.model.quantization_bit is not None:
         raise ConfigError(

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from workflows.config.schema import ModelArgs
 from workflows.errors import ModelError
+from workflows.models.quantization import quantization_config, unsupported_by_transformers
+from workflows.models.speedups import load_unsloth_model
 from workflows.models.tiny import build_tiny_model, is_builtin
 
 logger = logging.getLogger(__name__)
@@ -60,15 +62,21 @@ def load_model_config(model_args: ModelArgs):
 
 
 def load_model(model_args: ModelArgs, tokenizer, *, cutoff_len: int | None = None, compute_dtype=None, model_class=None):
-    """The base model with its adapters merged in order, ready for training setup or inference.
+    """The base model, ready for training setup or inference (``merge_adapters`` applies adapters).
 
     ``model_class`` replaces AutoModelForCausalLM (the reward model is an AutoModelForSequenceClassification).
+    ``pure_bf16`` loads the weights in bfloat16 whatever ``compute_dtype`` says.
     """
+    import torch
     from transformers import AutoModelForCausalLM
 
     path = resolve_model_path(model_args.model_name_or_path)
     if model_class is None:
         _refuse_reward_model(path)
+    if model_args.pure_bf16:
+        compute_dtype = torch.bfloat16
+    if model_args.use_unsloth and model_class is None:
+        return load_unsloth_model(path, model_args, cutoff_len, compute_dtype)
     config = load_model_config(model_args)
     _apply_rope_scaling(config, model_args, cutoff_len)
     kwargs = {
@@ -80,11 +88,14 @@ def load_model(model_args: ModelArgs, tokenizer, *, cutoff_len: int | None = Non
     if compute_dtype is not None:
         kwargs["dtype"] = compute_dtype
     if model_args.quantization_bit is not None:
-        kwargs["quantization_config"] = _quantization_config(model_args, compute_dtype)
+        kwargs["quantization_config"] = quantization_config(model_args, compute_dtype)
         kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
     if model_class is not None:
         config.num_labels = 1  # the reward model's score head
-    model = (model_class or AutoModelForCausalLM).from_pretrained(path, **kwargs)
+    try:
+        model = (model_class or AutoModelForCausalLM).from_pretrained(path, **kwargs)
+    except NotImplementedError as error:
+        raise unsupported_by_transformers(model_args, error) from None
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=64)
     return model
@@ -112,7 +123,7 @@ def adapter_paths(model_args: ModelArgs) -> list[str]:
         if not (Path(path) / "adapter_config.json").is_file():
             raise ModelError(
                 f"Adapter `{path}` (adapter_name_or_path) is not a folder with adapter_config.json. "
-                "Pass a run directory or checkpoint-N folder of a LoRA run."
+                "Pass a run directory or checkpoint-N folder of a LoRA or OFT run."
             )
         if '"SEQ_CLS"' in (Path(path) / "adapter_config.json").read_text(encoding="utf-8"):
             raise ModelError(
@@ -123,7 +134,7 @@ def adapter_paths(model_args: ModelArgs) -> list[str]:
 
 
 def merge_adapters(model, paths: list[str]):
-    """Apply LoRA adapters one after another, merging each into the weights."""
+    """Apply adapters (LoRA, OFT: peft reads which from adapter_config.json) one after another, merging each into the weights."""
     from peft import PeftModel
 
     for path in paths:
@@ -147,23 +158,3 @@ def _apply_rope_scaling(config, model_args: ModelArgs, cutoff_len: int | None) -
     config.rope_parameters = parameters
     config.max_position_embeddings = trained_len * int(factor)
     logger.info("RoPE scaling %s with factor %.1f", model_args.rope_scaling, factor)
-
-
-def _quantization_config(model_args: ModelArgs, compute_dtype):
-    import torch
-    from transformers import BitsAndBytesConfig
-
-    if not torch.cuda.is_available():
-        raise ModelError(
-            f"`quantization_bit: {model_args.quantization_bit}` (QLoRA) needs a CUDA GPU for bitsandbytes, and this machine has none. "
-            "Remove quantization_bit to train in full precision here."
-        )
-    if model_args.quantization_bit == 8:
-        return BitsAndBytesConfig(load_in_8bit=True)
-    return BitsAndBytesConfig(
-        load_in_4bit=True,
-        bnb_4bit_quant_type=model_args.quantization_type,
-        bnb_4bit_use_double_quant=model_args.double_quantization,
-        bnb_4bit_compute_dtype=compute_dtype or torch.float16,
-        bnb_4bit_quant_storage=compute_dtype or torch.float16,
-    )

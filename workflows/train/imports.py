@@ -9,13 +9,14 @@ is absent, before the Trainer is first imported.
 import sys
 
 from workflows.config import RunConfig
+from workflows.models.adapters import ADAPTER_TYPES
 
 OPTIONAL_PACKAGES = ("peft", "bitsandbytes", "trl", "deepspeed", "liger_kernel")
 
 
 def needs_peft(config: RunConfig) -> bool:
     model, finetuning = config.model, config.finetuning
-    return finetuning.finetuning_type == "lora" or bool(model.adapter_name_or_path) or model.quantization_bit is not None
+    return finetuning.finetuning_type in ADAPTER_TYPES or bool(model.adapter_name_or_path) or model.quantization_bit is not None
 
 
 def skip_unused_imports(config: RunConfig) -> None:

@@ -1,0 +1,59 @@
+"""What the adapter and model methods (OFT, LLaMA Pro, PiSSA, on-the-fly quantization, Unsloth) cannot be combined with.
+
+Checked from the config alone, before anything loads; whether a package or a GPU is
+there is checked where the package is used (workflows.models). Torch-free.
+"""
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from workflows.config.loader import RunConfig
+
+QUANTIZATION_BITS = {"bnb": (4, 8), "hqq": (4, 8), "eetq": (8,)}
+"""The quantization_bit values each quantization_method takes."""
+LORA_ONLY_KEYS = ("use_dora", "use_rslora", "pissa_init", "loraplus_lr_ratio")
+CONVERTING_STAGES = ("pt", "sft")
+"""The stages whose recipe converts a PiSSA adapter to plain LoRA when it saves."""
+
+
+def model_method_problems(config: "RunConfig") -> list[str]:
+    model, ft = config.model, config.finetuning
+    problems = []
+    if model.quantization_bit is not None and model.quantization_bit not in QUANTIZATION_BITS[model.quantization_method]:
+        bits = " or ".join(str(bit) for bit in QUANTIZATION_BITS[model.quantization_method])
+        problems.append(
+            f"`quantization_method: {model.quantization_method}` quantizes to {bits} bits, not {model.quantization_bit}: "
+            f"set `quantization_bit: {bits.split()[-1]}` or choose another quantization_method."
+        )
+    if ft.use_llama_pro and ft.finetuning_type == "full":
+        problems.append(
+            "`use_llama_pro` trains only the expanded blocks, but `finetuning_type: full` trains every weight: use freeze, lora or oft."
+        )
+    if ft.use_llama_pro and ft.freeze_trainable_layers < 1:
+        problems.append(
+            f"`use_llama_pro` reads `freeze_trainable_layers` as the number of blocks `python -m workflows expand` added "
+            f"(num_expand), so it must be positive, not {ft.freeze_trainable_layers}."
+        )
+    if ft.finetuning_type == "oft":
+        lora_only = [key for key in LORA_ONLY_KEYS if getattr(ft, key)]
+        if lora_only:
+            problems.append(f"{', '.join(f'`{key}`' for key in lora_only)}: LoRA settings, not for `finetuning_type: oft`; remove them.")
+    if ft.pissa_init and ft.stage not in CONVERTING_STAGES:
+        problems.append(
+            f"`pissa_init` works in stages {' and '.join(CONVERTING_STAGES)}, whose adapter is converted to plain LoRA when saved; "
+            f"stage {ft.stage} would save one that fits only weights it does not save: remove pissa_init."
+        )
+    if not ft.pissa_convert:
+        problems.append(
+            "`pissa_convert: false` is not supported in this version, because an unconverted PiSSA adapter fits only the "
+            "residual weights PiSSA leaves in the model, which are not saved, so chat and export would use the wrong model: "
+            "remove pissa_convert (the adapter is always converted)."
+        )
+    if model.use_unsloth and (ft.finetuning_type != "lora" or ft.stage not in ("pt", "sft")):
+        problems.append(f"`use_unsloth` trains LoRA in stages pt and sft, not {ft.finetuning_type} in stage {ft.stage}.")
+    if model.use_unsloth and model.quantization_bit == 8:
+        problems.append("`use_unsloth` quantizes to 4 bits: set `quantization_bit: 4` or remove use_unsloth.")
+    if model.use_unsloth and (model.enable_liger_kernel or model.pure_bf16):
+        other = "enable_liger_kernel" if model.enable_liger_kernel else "pure_bf16"
+        problems.append(f"`use_unsloth` patches the model its own way: remove `{other}`.")
+    return problems
