@@ -3,7 +3,9 @@
 Devices are listed by ``python -m workflows version --json`` in a subprocess
 (the UI never imports torch), once per UI process. A choice becomes the job's
 ``CUDA_VISIBLE_DEVICES``, mapped through the UI's own CUDA_VISIBLE_DEVICES so
-that "cuda:1" means the second GPU this UI can see.
+that "cuda:1" means the second GPU this UI can see. A training job runs one
+process per chosen GPU (the Train tab sets ``nproc_per_node`` from
+``gpu_count``), so several GPUs mean DDP under torchrun.
 """
 
 import json
@@ -41,3 +43,8 @@ def device_env(selected: list[str], environ: dict[str, str] = os.environ) -> dic
     if visible:
         indices = [visible[int(index)] for index in indices if int(index) < len(visible)]
     return {"CUDA_VISIBLE_DEVICES": ",".join(indices)}
+
+
+def gpu_count(selected: list[str]) -> int:
+    """How many GPUs ``selected`` names (0 for the CPU)."""
+    return sum(device.startswith("cuda:") for device in selected or [])

@@ -16,7 +16,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from workflows.run_dir import JOB_KINDS, LAUNCH_FILE, RUN_CONFIG_FILE, RUNNING_LOG_FILE, STATUS_FILE, read_state, write_json_atomic
+from workflows.run_dir import (
+    JOB_KINDS,
+    LAUNCH_FILE,
+    RUN_CONFIG_FILE,
+    RUNNING_LOG_FILE,
+    STATUS_FILE,
+    read_json,
+    read_state,
+    write_json_atomic,
+)
 
 
 @dataclass(frozen=True)
@@ -77,16 +86,37 @@ def start(launch: Launch, workdir: Path) -> int:
 
 
 def abort(run_dir: Path) -> bool:
-    """Send SIGTERM to the job's process group (the engine stops cleanly and writes `aborted`); False when not running."""
+    """Send SIGTERM to the job's process group (the engine stops cleanly and writes `aborted`); False when not running.
+
+    The group is the one ``start`` created, when its process is the job or an ancestor of it: for a job of
+    several processes that process is the torchrun agent, which passes SIGTERM on once to every rank (each
+    rank runs in a session of its own) and waits for their checkpoint. A job started elsewhere (a shell)
+    gets SIGTERM in the group of the process named in ``status.json`` (under torchrun, rank 0, whose stop
+    every rank follows at the next step).
+    """
     state = read_state(run_dir)
     if not state.is_active or not state.pid:
         return False
+    launched = (read_json(run_dir / LAUNCH_FILE) or {}).get("pid")
+    pid = launched if launched and _is_ancestor_or_self(launched, state.pid) else state.pid
     try:
-        group = os.getpgid(state.pid)
+        group = os.getpgid(pid)
         if group == os.getpgrp():  # a job started from this UI's own shell: never signal ourselves
-            os.kill(state.pid, signal.SIGTERM)
+            os.kill(pid, signal.SIGTERM)
         else:
             os.killpg(group, signal.SIGTERM)
     except ProcessLookupError:
         return False
     return True
+
+
+def _is_ancestor_or_self(ancestor: int, pid: int) -> bool:
+    """True when ``pid`` is ``ancestor`` or one of its descendants (read from /proc; False where it cannot be read)."""
+    while pid > 1:
+        if pid == ancestor:
+            return True
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            return False
+    return False

@@ -24,6 +24,7 @@ from llamaboard.run_builder import PreparedRun, prepare_run
 from llamaboard.run_panel import build_run_panel
 from llamaboard.run_queue import RunQueue
 from llamaboard.saved_configs import read_config, save_config
+from llamaboard.scale_out import build_scale_out, engine_settings, loaded_engine, wire_scale_out
 from llamaboard.top_bar import TopBar
 from workflows.errors import ConfigError, UserError
 
@@ -37,7 +38,7 @@ ACCORDIONS = {
         ("warmup_ratio", "weight_decay", "optim", "neftune_noise_alpha", "seed", "report_to"),
         ("packing", "train_on_prompt", "mask_history", "mix_strategy", "interleave_probs", "enable_thinking"),
         ("default_system", "identity_name", "identity_author", "preprocessing_num_workers", "overwrite_cache", "dataloader_num_workers"),
-        ("gradient_checkpointing", "plot_loss", "nproc_per_node", "ddp_timeout", "deepspeed", "trust_remote_code", "cache_dir"),
+        ("gradient_checkpointing", "plot_loss", "nproc_per_node", "ddp_timeout", "trust_remote_code", "cache_dir"),
     ),
     "freeze_accordion": (("freeze_trainable_layers", "freeze_trainable_modules", "freeze_extra_modules"),),
     "lora_accordion": (
@@ -81,6 +82,7 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
     dataset_error = gr.HTML(elem_id="dataset_error")
     for keys in BASIC_ROWS:
         _field_row(scope, keys)
+    scale_out = build_scale_out(form)  # the DeepSpeed / FSDP choice (config key deepspeed) and the process count
     accordions = {}
     for accordion_id, rows in ACCORDIONS.items():
         visible = accordion_id != "rlhf_accordion" or scope.fields["stage"].value in RLHF_STAGES
@@ -103,10 +105,10 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
     form_message, command_row = controls.message, controls.command_row
     panel = build_run_panel(demo, form, workspace, queue, bar.lang, bar.devices, kinds=("train",), scope="train", notice_box=form_message)
 
-    form_inputs = {*scope.fields.values(), extra_args, run_name, bar.devices, bar.lang}
+    form_inputs = {*scope.fields.values(), scale_out.engine, extra_args, run_name, bar.devices, bar.lang}
 
     def prepare(data: dict) -> PreparedRun:
-        values = {**scope.config_values(data), **parse_extra_args(data[extra_args])}
+        values = {**scope.config_values(data), **engine_settings(data[scale_out.engine]), **parse_extra_args(data[extra_args])}
         return prepare_run(values, data[run_name], data[bar.devices] or [], workspace)
 
     def refresh_datasets(folder: str, chosen_stage: str) -> tuple:
@@ -138,9 +140,13 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
         except UserError as error:
             return {form_message: error_notice(error, lang)}
         values = config.to_flat_dict(only_set=True)
-        beyond_form = {key: value for key, value in values.items() if key not in scope.fields and key not in NOT_IN_FORM}
+        engine, engine_keys = loaded_engine(values)
+        beyond_form = {
+            key: value for key, value in values.items() if key not in scope.fields and key not in NOT_IN_FORM and key not in engine_keys
+        }
         return {
             **scope.fill(config.to_flat_dict()),
+            scale_out.engine: engine,
             extra_args: yaml.safe_dump(beyond_form, sort_keys=False, allow_unicode=True) if beyond_form else "",
             form_message: notice(message(lang, "config_loaded", path=typed_path)),
             # what was previewed belongs to the config before: clear it rather than show it as this one's
@@ -186,11 +192,12 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
         panel=panel,
     )
     save_button.click(save, form_inputs | {config_path, replace_config}, form_message)
-    load_outputs = [*scope.fields.values(), extra_args, form_message, preview_examples, preview_stats, command_row]
+    load_outputs = [*scope.fields.values(), scale_out.engine, extra_args, form_message, preview_examples, preview_stats, command_row]
     load_button.click(load_saved_config, [config_path, bar.lang], load_outputs).then(
         refresh_datasets, [dataset_dir, stage], dataset_outputs
     )
     preview_data_button.click(preview_data, form_inputs, [preview_examples, preview_stats, data_preview_accordion], scroll_to_output=True)
+    wire_scale_out(demo, scale_out, bar.devices, scope.fields["nproc_per_node"], bar.lang)
 
 
 def _field_row(scope: FormScope, keys: tuple[str, ...]) -> None:

@@ -4,21 +4,37 @@ The recipe comes from the stage registry; ``run_job`` guarantees a truthful
 ``status.json`` whatever happens: finished, aborted (SIGTERM/SIGINT,
 checkpoint saved) or failed (with the one-line error, the log and the
 checkpoints kept).
+
+A job of several processes (``workflows.train.distributed``) replaces this
+process with torchrun (exec, same pid): the process a launcher started, and
+whose process group it signals, is then the torchrun agent, which forwards
+SIGTERM once to every rank (each in its own session) and waits for them to
+save their checkpoint.
 """
 
 import importlib
 import logging
 import os
-import socket
-import subprocess
+import shlex
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from workflows.config import RunConfig
 from workflows.errors import ConfigError
 from workflows.jobs import Outcome, StopSignal, run_job
 from workflows.run_dir import RunDirectory, checkpoint_complete, checkpoint_step, default_job_name, job_folder, list_checkpoints
 from workflows.stages import get_stage
+from workflows.train.distributed import (
+    Nodes,
+    check_engine,
+    check_gpus,
+    engine_name,
+    needs_torchrun,
+    one_gpu_env,
+    torchrun_command,
+    with_engine_files,
+)
 from workflows.train.imports import skip_unused_imports
 
 logger = logging.getLogger("workflows")
@@ -29,9 +45,14 @@ def default_output_dir(config: RunConfig) -> Path:
 
 
 def train_command(config: RunConfig, argv: list[str]) -> int:
-    """Run training as configured; returns the process exit code."""
-    if config.training.nproc_per_node > 1 and "LOCAL_RANK" not in os.environ:
-        return _relaunch_under_torchrun(config.training.nproc_per_node, argv)
+    """Run training as configured; returns the process exit code (or becomes torchrun, which returns it)."""
+    gpu_count = _visible_gpu_count()
+    config = with_engine_files(config)
+    check_engine(config, gpu_count)
+    if "LOCAL_RANK" not in os.environ:  # started as one process, not as a rank of torchrun
+        if needs_torchrun(config, os.environ):
+            _become_torchrun(config, argv, gpu_count)
+        os.environ.update(_pin_one_gpu(gpu_count))
     is_main = int(os.environ.get("RANK", "0")) == 0
     output_dir = Path(config.training.output_dir or default_output_dir(config))
     if os.environ.get("WORLD_SIZE", "1") != "1" and not config.training.output_dir:
@@ -80,20 +101,34 @@ def _resolve_resume(config: RunConfig, output_dir: Path):
     return str(resume)
 
 
-def _relaunch_under_torchrun(nproc: int, argv: list[str]) -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        f"--nproc_per_node={nproc}",
-        "--master_addr=127.0.0.1",
-        f"--master_port={port}",
-        "-m",
-        "workflows",
-        *argv,
-    ]
-    print("Relaunching under torchrun:", " ".join(command), file=sys.stderr)
-    return subprocess.call(command)
+def _visible_gpu_count() -> int:
+    """CUDA GPUs this process may use, counted without fixing CUDA_VISIBLE_DEVICES (torch asks NVML first)."""
+    import torch
+
+    return torch.cuda.device_count()
+
+
+def _pin_one_gpu(gpu_count: int) -> dict[str, str]:
+    env = one_gpu_env(os.environ, gpu_count)
+    if env:
+        print(
+            f"{gpu_count} GPUs are visible but `nproc_per_node` is 1: training on CUDA_VISIBLE_DEVICES={env['CUDA_VISIBLE_DEVICES']} "
+            f"only. Set nproc_per_node={gpu_count} to train on all of them (DDP, one process per GPU).",
+            file=sys.stderr,
+        )
+    return env
+
+
+def _become_torchrun(config: RunConfig, argv: list[str], gpu_count: int) -> NoReturn:
+    """Replace this process with torchrun running ``python -m workflows <argv>`` as each rank of this machine."""
+    check_gpus(config, gpu_count)
+    nodes = Nodes.from_env(os.environ)
+    if not config.training.output_dir:  # every rank (and machine) must write to the same run directory
+        if nodes.count > 1:
+            raise ConfigError("`output_dir` must be set for a run on several machines, so all of them write to the same run.")
+        argv = [*argv, f"output_dir={default_output_dir(config)}"]
+    command = torchrun_command(config, argv, nodes)
+    processes = config.training.nproc_per_node * nodes.count
+    print(f"Starting {processes} processes ({engine_name(config)}) with torchrun: {shlex.join(command)}", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os.execv(command[0], command)
