@@ -139,6 +139,7 @@ def check_combinations(config: RunConfig, source: str = "config") -> None:
             f"(now {train.save_strategy} and {train.eval_strategy})."
         )
     problems.extend(_rlhf_problems(config))
+    problems.extend(_engine_problems(config))
     problems.extend(model_method_problems(config))
     if data.val_size >= 1 and data.val_size != int(data.val_size):
         problems.append(f"`val_size: {data.val_size}` must be a fraction below 1 or a whole number of examples.")
@@ -158,6 +159,17 @@ def _rlhf_problems(config: RunConfig) -> list[str]:
         problems.append("`reward_model_type: api` is not available in this version: use lora or full with an rm run folder.")
     if stage == "dpo" and rlhf.pref_loss in ("orpo", "simpo") and rlhf.ref_model:
         problems.append(f"`pref_loss: {rlhf.pref_loss}` uses no reference model: remove `ref_model`.")
+    return problems
+
+
+def _engine_problems(config: RunConfig) -> list[str]:
+    """DeepSpeed and FSDP: one engine at a time, and FSDP's settings only with FSDP."""
+    deepspeed, fsdp, fsdp_config = config.training.deepspeed, config.passthrough.fsdp, config.passthrough.fsdp_config
+    problems = []
+    if deepspeed and fsdp:
+        problems.append("`deepspeed` and `fsdp` each shard the training state their own way: keep one of them.")
+    if fsdp_config and not fsdp:
+        problems.append("`fsdp_config` is read only with `fsdp: true`: set `fsdp: true` too, or remove `fsdp_config`.")
     return problems
 
 

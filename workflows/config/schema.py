@@ -247,8 +247,12 @@ class TrainingArgs(_Group):
     )
     dataloader_num_workers: int = Field(0, ge=0, description="Worker processes that feed batches.")
     ddp_timeout: int = Field(1800, ge=1, description="Seconds before a distributed operation times out.")
-    deepspeed: Optional[str] = Field(None, description="Path to a DeepSpeed config JSON (needs the deepspeed package).")
-    nproc_per_node: int = Field(1, ge=1, description="Processes per machine; above 1 the CLI relaunches itself under torchrun (DDP).")
+    deepspeed: Optional[str] = Field(
+        None, description="Path to a DeepSpeed config JSON such as examples/deepspeed/ds_z3_config.json (needs deepspeed and GPUs)."
+    )
+    nproc_per_node: int = Field(
+        1, ge=1, description="Processes per machine, one per GPU; above 1 (or with deepspeed, fsdp or NNODES) the job runs under torchrun."
+    )
 
 
 class GenerationArgs(_Group):
