@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from workflows.config import RunConfig, load_config, parse_overrides
+from workflows.config.loader import KEY_TO_GROUP
 from workflows.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -101,12 +102,49 @@ def test_choice_lists_the_allowed_values():
         (["load_best_model_at_end=true"], "eval_strategy"),
         (["use_dora=true", "pissa_init=true"], "use_dora"),
         (["val_size=2.5"], "val_size"),
+        (["quantization_bit=4", "quantization_method=eetq"], "quantization_method: eetq"),
+        (["quantization_bit=4", "finetuning_type=oft"], "quantization_bit"),
+        (["finetuning_type=oft", "use_dora=true"], "use_dora"),
+        (["use_llama_pro=true", "finetuning_type=full"], "use_llama_pro"),
+        (["pissa_init=true", "stage=rm"], "pissa_init"),
+        (["pissa_convert=false"], "pissa_convert"),
     ],
 )
 def test_impossible_combinations_are_rejected(overrides, key):
     with pytest.raises(ConfigError) as error:
         load_config(None, overrides)
     assert f"`{key}" in str(error.value)
+
+
+def test_dropped_llamafactory_keys_say_why_instead_of_unknown_key():
+    for key, value in (("shift_attn", "true"), ("mixture_of_depths", "convert"), ("use_dft_loss", "true"), ("vllm_gpu_util", "0.9")):
+        with pytest.raises(ConfigError) as error:
+            load_config(None, [f"{key}={value}"])
+        message = str(error.value)
+        assert message.startswith(f"`{key}: {value}` in the command line is not supported in this version, because ")
+        assert message.endswith("Remove it.") and "Unknown key" not in message
+
+
+def test_dropped_llamafactory_keys_that_ask_for_nothing_load(caplog):
+    caplog.set_level("INFO")
+    values = {"shift_attn": False, "mixture_of_depths": None, "use_fast_tokenizer": True, "vllm_maxlen": 4096, "image_max_pixels": 1}
+    assert load_config(None, values) == load_config(None, [])
+    assert "`image_max_pixels` in the command line is ignored: images, video and audio are not read" in caplog.text
+
+
+def test_renamed_keys_are_read_under_their_new_name(caplog):
+    config = load_config(None, ["evaluation_strategy=steps", "val_size=0.2", "use_liger_kernel=false"])
+    assert config.training.eval_strategy == "steps" and "evaluation_strategy" not in config.to_flat_dict()
+    assert "read as `eval_strategy`" in caplog.text
+    with pytest.raises(ConfigError, match="keep only `eval_strategy`"):
+        load_config(None, ["evaluation_strategy=steps", "eval_strategy=epoch", "val_size=0.2"])
+
+
+def test_the_table_of_dropped_keys_and_the_schema_never_overlap():
+    from workflows.config.legacy_keys import LEGACY_KEYS, Renamed
+
+    assert set(LEGACY_KEYS).isdisjoint(KEY_TO_GROUP)
+    assert all(entry.key in KEY_TO_GROUP for entry in LEGACY_KEYS.values() if isinstance(entry, Renamed))
 
 
 def test_malformed_override_and_missing_file_are_clear(tmp_path):

@@ -24,6 +24,8 @@ COMMANDS = {
     "predict": "Generate an answer for every example of `eval_dataset` (or `dataset`) and score it with BLEU-4 and ROUGE.",
     "eval": "Score a benchmark (`task`: mmlu_test, ceval_validation, cmmlu_test ...), or loss and perplexity on `eval_dataset`.",
     "export": "Merge adapters into a standalone, checked model in export_dir (shards, tokenizer, chat template, card; export_gguf: GGUF).",
+    "expand": "LLaMA Pro: write a copy of the model with num_expand zero-initialised blocks added (same outputs) to output_dir.",
+    "loftq": "LoftQ: write a base model with loftq_bits-quantized weights and a LoRA adapter (loftq_init/) that restores them.",
     "version": "Print versions and available devices.",
     "webui": "Start the LlamaBoard web UI (same as `python app.py`).",
 }
@@ -152,6 +154,67 @@ def _export(argv: list[str]) -> int:
     return export_command(config, argv)
 
 
+def _model_tool(command: str, argv: list[str], options: dict[str, tuple[int, str]]):
+    """The config (model and LoRA keys), the command's own whole-number options and output_dir, from key=value words.
+
+    ``options`` maps each option to (default, help); a default of 0 means required.
+    """
+    from pathlib import Path
+
+    from workflows.config import parse_overrides
+    from workflows.errors import ConfigError
+
+    parser = argparse.ArgumentParser(
+        prog=f"python -m workflows {command}",
+        description=COMMANDS[command],
+        epilog="Options: output_dir=FOLDER (new or empty); "
+        + "; ".join(f"{name}=N {text}" for name, (_, text) in options.items())
+        + ". Other words are config keys (model_name_or_path, trust_remote_code, lora_* ...).",
+    )
+    parser.add_argument("args", nargs="*", metavar="key=value")
+    values = parse_overrides(parser.parse_args(argv).args)
+    chosen = {}
+    for name, (default, text) in options.items():
+        value = values.pop(name, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"`{command}` needs {name}=N, {text} (a whole number of at least 1), not {value!r}.")
+        chosen[name] = value
+    config = load_config(None, values)
+    if not config.training.output_dir:
+        raise ConfigError(f"`{command}` needs output_dir=FOLDER: a new or empty folder for the model it writes.")
+    return config, chosen, Path(config.training.output_dir)
+
+
+def _expand(argv: list[str]) -> int:
+    config, options, output_dir = _model_tool(
+        "expand", argv, {"num_expand": (0, "the number of blocks to add; it must divide the model's blocks")}
+    )
+    from workflows.models.llama_pro import expand
+
+    expand(config, options["num_expand"], output_dir)
+    print(
+        f"Expanded model written to {output_dir}. Train its new blocks with model_name_or_path: {output_dir}, "
+        f"use_llama_pro: true, freeze_trainable_layers: {options['num_expand']} and finetuning_type freeze, lora or oft."
+    )
+    return 0
+
+
+def _loftq(argv: list[str]) -> int:
+    config, options, output_dir = _model_tool(
+        "loftq",
+        argv,
+        {"loftq_bits": (4, "bits of the quantized weights (default 4)"), "loftq_iter": (4, "alternating steps (default 4)")},
+    )
+    from workflows.models.loftq import loftq_init
+
+    adapter_dir = loftq_init(config, output_dir, options["loftq_bits"], options["loftq_iter"])
+    print(
+        f"LoftQ model written to {output_dir}. Fine-tune it with model_name_or_path: {output_dir}, adapter_name_or_path: "
+        f"{adapter_dir}, finetuning_type: lora and, on a GPU, quantization_bit: {options['loftq_bits']}."
+    )
+    return 0
+
+
 def _webui(argv: list[str]) -> int:
     os.execv(sys.executable, [sys.executable, "-m", "llamaboard", *argv])  # the UI, in its own process image: workflows never imports it
 
@@ -165,6 +228,8 @@ HANDLERS = {
     "predict": _predict,
     "eval": _eval,
     "export": _export,
+    "expand": _expand,
+    "loftq": _loftq,
     "version": _version,
     "webui": _webui,
 }
