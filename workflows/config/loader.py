@@ -141,6 +141,7 @@ def check_combinations(config: RunConfig, source: str = "config") -> None:
     problems.extend(_rlhf_problems(config))
     problems.extend(_engine_problems(config))
     problems.extend(model_method_problems(config))
+    problems.extend(_optimizer_method_problems(config))
     if data.val_size >= 1 and data.val_size != int(data.val_size):
         problems.append(f"`val_size: {data.val_size}` must be a fraction below 1 or a whole number of examples.")
     if problems:
@@ -159,6 +160,49 @@ def _rlhf_problems(config: RunConfig) -> list[str]:
         problems.append("`reward_model_type: api` is not available in this version: use lora or full with an rm run folder.")
     if stage == "dpo" and rlhf.pref_loss in ("orpo", "simpo") and rlhf.ref_model:
         problems.append(f"`pref_loss: {rlhf.pref_loss}` uses no reference model: remove `ref_model`.")
+    return problems
+
+
+# The base optimizers (`optim`) each low-rank method has a projected version of (the method keeps that choice).
+LOW_RANK_BASE_OPTIMS = {
+    "use_galore": ("adamw_torch", "adamw_8bit", "adamw_bnb_8bit", "paged_adamw_8bit", "adafactor"),
+    "use_apollo": ("adamw_torch",),
+}
+
+
+def _optimizer_method_problems(config: RunConfig) -> list[str]:
+    """GaLore, APOLLO, BAdam, Adam-mini and Muon: each replaces the optimizer, so one at a time, and their own limits."""
+    ft, train = config.finetuning, config.training
+    chosen = [key for key in ("use_galore", "use_apollo", "use_badam", "use_adam_mini", "use_muon") if getattr(ft, key)]
+    problems = []
+    if len(chosen) > 1:
+        problems.append(f"{', '.join(f'`{key}`' for key in chosen)} each replace the optimizer: keep one of them true.")
+    if chosen and ft.loraplus_lr_ratio:
+        problems.append(f"`{chosen[0]}` and `loraplus_lr_ratio` each build their own optimizer: remove one of them.")
+    for key in chosen:
+        method = key.removeprefix("use_")
+        if key != "use_muon" and ft.finetuning_type == "lora":
+            problems.append(
+                f"`{key}` trains the model's own weights, not LoRA adapters: set `finetuning_type: full` (or freeze), or remove `{key}`."
+            )
+        if key in LOW_RANK_BASE_OPTIMS and train.optim not in LOW_RANK_BASE_OPTIMS[key]:
+            problems.append(f"`{key}` works with `optim` {' or '.join(LOW_RANK_BASE_OPTIMS[key])}, not `{train.optim}`.")
+        if key in LOW_RANK_BASE_OPTIMS and (train.deepspeed or config.passthrough.fsdp):
+            problems.append(f"`{key}` projects whole weight matrices, which DeepSpeed and FSDP shard: remove `deepspeed` / `fsdp`.")
+        if getattr(ft, f"{method}_layerwise", False) and train.gradient_accumulation_steps != 1:
+            problems.append(
+                f"`{method}_layerwise` steps each weight during the backward pass, so it cannot accumulate gradients: "
+                f"set `gradient_accumulation_steps: 1` (now {train.gradient_accumulation_steps}) or `{method}_layerwise: false`."
+            )
+        if getattr(ft, f"{method}_layerwise", False) and train.nproc_per_node > 1:
+            problems.append(f"`{method}_layerwise` runs in one process only: set `nproc_per_node: 1` or `{method}_layerwise: false`.")
+    if ft.use_badam and ft.badam_switch_interval == 0:
+        problems.append("`badam_switch_interval: 0` is not a number of steps: use 1 or more, or -1 to stay on the first block.")
+    if ft.use_badam and train.nproc_per_node > 1 and (ft.badam_mode == "ratio" or not train.deepspeed):
+        problems.append(
+            "BAdam runs in one process, or in several only in layer mode under DeepSpeed ZeRO-3: "
+            "set `nproc_per_node: 1`, or `badam_mode: layer` with a ZeRO-3 `deepspeed` config."
+        )
     return problems
 
 
@@ -214,6 +258,8 @@ def _normalise_lists(values: dict[str, Any]) -> None:
         "freeze_trainable_modules",
         "freeze_extra_modules",
         "oft_target",
+        "galore_target",
+        "apollo_target",
     ):
         if isinstance(values.get(key), list):
             values[key] = ",".join(str(item) for item in values[key])

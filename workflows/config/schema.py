@@ -136,6 +136,59 @@ class FinetuningArgs(_Group):
     create_new_adapter: bool = Field(
         False, description="LoRA/OFT: start a fresh adapter on top of the loaded ones instead of training the last."
     )
+    use_galore: bool = Field(
+        False, description="GaLore (full/freeze): keep optimizer state for low-rank projections of the gradients, saving memory."
+    )
+    galore_target: str = Field(
+        "all", description="GaLore: linear layers to project, comma-separated name parts, or all (every linear layer but the output head)."
+    )
+    galore_rank: int = Field(16, ge=1, description="GaLore: rank of the gradient projection.")
+    galore_update_interval: int = Field(200, ge=1, description="GaLore: steps between recomputing the projection (an SVD).")
+    galore_scale: float = Field(2.0, gt=0, description="GaLore: factor on the projected-back update.")
+    galore_proj_type: Literal["std", "reverse_std", "right", "left", "full"] = Field(
+        "std", description="GaLore: which side of each weight the projection acts on."
+    )
+    galore_layerwise: bool = Field(
+        False, description="GaLore: step each weight as soon as its gradient is ready (less memory; needs gradient_accumulation_steps 1)."
+    )
+    use_apollo: bool = Field(
+        False, description="APOLLO (full/freeze): AdamW whose per-channel learning rates come from a low-rank auxiliary state."
+    )
+    apollo_target: str = Field(
+        "all", description="APOLLO: linear layers to apply it to, comma-separated name parts, or all (every linear layer but the head)."
+    )
+    apollo_rank: int = Field(16, ge=1, description="APOLLO: rank of the auxiliary space (1 is APOLLO-Mini).")
+    apollo_update_interval: int = Field(200, ge=1, description="APOLLO: steps between drawing a new projection.")
+    apollo_scale: float = Field(32.0, gt=0, description="APOLLO: the scaled update is multiplied by the square root of this.")
+    apollo_proj: Literal["svd", "random"] = Field("random", description="APOLLO: projection from a random matrix or from an SVD.")
+    apollo_proj_type: Literal["std", "right", "left"] = Field("std", description="APOLLO: which side of each weight is projected.")
+    apollo_scale_type: Literal["channel", "tensor"] = Field("channel", description="APOLLO: one scaling factor per channel or per tensor.")
+    apollo_layerwise: bool = Field(
+        False, description="APOLLO: step each weight as soon as its gradient is ready (less memory; needs gradient_accumulation_steps 1)."
+    )
+    apollo_scale_front: bool = Field(False, description="APOLLO: apply the scale before the norm-growth limiter instead of after it.")
+    use_badam: bool = Field(
+        False, description="BAdam (full/freeze): Adam on one block of the model at a time, the rest frozen, switching blocks as it goes."
+    )
+    badam_mode: Literal["layer", "ratio"] = Field(
+        "layer", description="BAdam: layer (one decoder layer at a time) or ratio (a fraction of every weight at a time)."
+    )
+    badam_start_block: Optional[int] = Field(
+        None, ge=0, description="BAdam layer: index of the first layer trained (default: first for ascending, last for descending)."
+    )
+    badam_switch_mode: Literal["ascending", "descending", "random", "fixed"] = Field(
+        "ascending", description="BAdam layer: order in which layers take turns; fixed keeps the start block."
+    )
+    badam_switch_interval: int = Field(
+        50, ge=-1, description="BAdam layer: optimizer steps before moving to the next layer; -1 never moves."
+    )
+    badam_update_ratio: float = Field(0.05, gt=0, le=1, description="BAdam ratio: fraction of each weight updated at a time.")
+    badam_mask_mode: Literal["adjacent", "scatter"] = Field(
+        "adjacent", description="BAdam ratio: the updated entries are one contiguous run (adjacent) or spread at random (scatter)."
+    )
+    badam_verbose: int = Field(0, ge=0, le=2, description="BAdam: 0 quiet, 1 print the active block, 2 also every trainable weight.")
+    use_adam_mini: bool = Field(False, description="Adam-mini: AdamW with one second-moment value per block of weights (less memory).")
+    use_muon: bool = Field(False, description="Muon: orthogonalised momentum for 2-D weights inside the layers, AdamW for the rest.")
     plot_loss: bool = Field(True, description="Save training_loss.png when training ends.")
 
     @field_validator("stage", mode="before")

@@ -1,12 +1,15 @@
 """Shared training machinery: TrainingArguments from the config, the Trainer, saving and plots."""
 
+import dataclasses
 import logging
 from pathlib import Path
 
 from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
 
 from workflows.config import RunConfig
+from workflows.config.schema import FinetuningArgs
 from workflows.errors import ConfigError
+from workflows.train.optimizers import create_method_optimizer, prepare_trainer
 
 logger = logging.getLogger(__name__)
 
@@ -27,10 +30,15 @@ NOT_PASSED_THROUGH = {"output_dir", "resume_from_checkpoint", "gradient_checkpoi
 FIXED = {"remove_unused_columns": False}
 
 
-def training_arguments(config: RunConfig, output_dir: Path, show_progress: bool) -> TrainingArguments:
-    """Hugging Face TrainingArguments: every training key TrainingArguments knows, and every pass-through field given."""
-    import dataclasses
+@dataclasses.dataclass
+class LlamaBoardTrainingArguments(TrainingArguments):
+    """TrainingArguments that also carry the run's finetuning group, which LlamaBoardTrainer builds its optimizer from."""
 
+    finetuning: dict = dataclasses.field(default_factory=dict, metadata={"help": "The run's finetuning keys (workflows.config)."})
+
+
+def training_arguments(config: RunConfig, output_dir: Path, show_progress: bool) -> LlamaBoardTrainingArguments:
+    """Hugging Face TrainingArguments: every training key TrainingArguments knows, and every pass-through field given."""
     import torch
 
     train = config.training
@@ -47,22 +55,26 @@ def training_arguments(config: RunConfig, output_dir: Path, show_progress: bool)
     }
     given = config.passthrough.model_dump(exclude_none=True)
     try:
-        return TrainingArguments(
+        return LlamaBoardTrainingArguments(
             **passed,
             **{**our_defaults, **given, **FIXED},
             output_dir=str(output_dir),
             warmup_steps=train.warmup_ratio if train.warmup_ratio is not None else train.warmup_steps,
+            finetuning=config.finetuning.model_dump(),
         )
     except (ValueError, ImportError, TypeError) as error:
         raise ConfigError(f"The training settings were rejected by transformers: {error}") from None
 
 
 class LlamaBoardTrainer(Trainer):
-    """Trainer that can build a LoRA+ optimizer (a higher learning rate for the B matrices)."""
+    """Trainer that builds the optimizer a method asks for: LoRA+ (a higher learning rate for the B matrices),
+    or GaLore, APOLLO, BAdam, Adam-mini or Muon (workflows.train.optimizers, chosen by the finetuning keys)."""
 
     def __init__(self, *args, loraplus_lr_ratio: float | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.loraplus_lr_ratio = loraplus_lr_ratio
+        self.finetuning = FinetuningArgs(**getattr(self.args, "finetuning", {}))
+        prepare_trainer(self, self.finetuning)
 
     def create_optimizer(self, model=None):
         if self.optimizer is None and self.loraplus_lr_ratio:
@@ -70,8 +82,14 @@ class LlamaBoardTrainer(Trainer):
 
             optimizer_cls, optimizer_kwargs = Trainer.get_optimizer_cls_and_kwargs(self.args, self.model)
             self.optimizer = create_loraplus_optimizer(
-                self.model, optimizer_cls, loraplus_lr_ratio=self.loraplus_lr_ratio, **optimizer_kwargs
+                self.model,
+                optimizer_cls,
+                loraplus_lr_ratio=self.loraplus_lr_ratio,
+                loraplus_lr_embedding=self.finetuning.loraplus_lr_embedding,
+                **optimizer_kwargs,
             )
+        if self.optimizer is None:
+            self.optimizer = create_method_optimizer(self.model, self.args, self.finetuning, self.get_decay_parameter_names(self.model))
         return super().create_optimizer()
 
 
