@@ -262,6 +262,8 @@ def test_a_relative_preset_path_means_the_shipped_file_unless_the_current_folder
     monkeypatch.chdir(tmp_path)
     zero2 = config("deepspeed=examples/deepspeed/ds_z2_config.json")
     assert with_engine_files(zero2).training.deepspeed == str(PROJECT_ROOT / "examples/deepspeed/ds_z2_config.json")
+    confined_by_the_ui = config(f"deepspeed={tmp_path / 'examples/deepspeed/ds_z2_config.json'}")
+    assert with_engine_files(confined_by_the_ui).training.deepspeed == str(PROJECT_ROOT / "examples/deepspeed/ds_z2_config.json")
     (tmp_path / "examples/deepspeed").mkdir(parents=True)
     (tmp_path / "examples/deepspeed/ds_z2_config.json").write_text("{}")
     assert with_engine_files(zero2).training.deepspeed == "examples/deepspeed/ds_z2_config.json"

@@ -141,13 +141,20 @@ def torchrun_command(config: RunConfig, argv: list[str], nodes: Nodes) -> list[s
 
 
 def with_engine_files(config: RunConfig) -> RunConfig:
-    """``config`` with its ``deepspeed`` and ``fsdp_config`` paths as the ranks open them (shipped presets found)."""
+    """``config`` with its ``deepspeed`` and ``fsdp_config`` paths as the ranks open them.
+
+    A file missing from the current folder whose path there is ``examples/...`` (written relatively, as
+    in LLaMA-Factory's configs, or absolutely, as the UI confines it into its workdir) is the shipped one.
+    """
     changes = {}
     for key, path in (("deepspeed", config.training.deepspeed), ("fsdp_config", config.passthrough.fsdp_config)):
-        if isinstance(path, str) and not Path(path).is_absolute() and not Path(path).exists():
-            shipped = (PROJECT_DIR / path).resolve()
-            if shipped.is_relative_to(PROJECT_DIR / "examples") and shipped.is_file():
-                changes[key] = str(shipped)
+        if not isinstance(path, str) or Path(path).exists():
+            continue
+        here = Path.cwd()
+        relative = Path(path).relative_to(here) if Path(path).is_relative_to(here) else Path(path)
+        shipped = (PROJECT_DIR / relative).resolve()
+        if not relative.is_absolute() and shipped.is_relative_to(PROJECT_DIR / "examples") and shipped.is_file():
+            changes[key] = str(shipped)
     return config.replace(**changes) if changes else config
 
 
