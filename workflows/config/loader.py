@@ -15,6 +15,8 @@ from typing import Any, Optional
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from workflows.config.legacy_keys import resolve_legacy_keys
+from workflows.config.method_rules import model_method_problems
 from workflows.config.schema import (
     GROUPS,
     DataArgs,
@@ -27,8 +29,6 @@ from workflows.config.schema import (
     RLHFArgs,
     TrainingArgs,
 )
-from workflows.config.legacy_keys import resolve_legacy_keys
-from workflows.config.method_rules import model_method_problems
 from workflows.errors import ConfigError
 
 KEY_TO_GROUP: dict[str, str] = {key: group for group, model in GROUPS.items() for key in model.model_fields}

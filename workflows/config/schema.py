@@ -37,7 +37,7 @@ class ModelArgs(_Group):
     cache_dir: Optional[str] = Field(None, description="Where downloaded models are cached.")
     trust_remote_code: bool = Field(False, description="Allow model code shipped with the checkpoint to run.")
     quantization_bit: Optional[Literal[4, 8]] = Field(
-        None, description="Load the base model quantized with bitsandbytes (QLoRA); needs a CUDA GPU."
+        None, description="Load the base model quantized to this many bits (QLoRA) with quantization_method; needs a CUDA GPU."
     )
     quantization_method: Literal["bnb", "hqq", "eetq"] = Field(
         "bnb", description="Library that quantizes the base model for quantization_bit: bnb (bitsandbytes), hqq, or eetq (8-bit only)."
@@ -56,7 +56,9 @@ class ModelArgs(_Group):
     enable_liger_kernel: bool = Field(
         False, description="Swap in Liger's fused Triton kernels (norms, RoPE, MLP, loss); needs liger-kernel and a CUDA GPU."
     )
-    use_unsloth: bool = Field(False, description="Train LoRA on Unsloth's patched model (faster, less memory); needs unsloth and a CUDA GPU.")
+    use_unsloth: bool = Field(
+        False, description="Train LoRA on Unsloth's patched model (faster, less memory); needs unsloth and a CUDA GPU."
+    )
 
 
 class DataArgs(_Group):
@@ -103,7 +105,9 @@ class FinetuningArgs(_Group):
         "freeze_trainable_layers of them, evenly spaced.",
     )
     freeze_trainable_layers: int = Field(
-        2, description="Freeze: number of trainable layers; positive counts from the last layer, negative from the first."
+        2,
+        description="Freeze: number of trainable layers; positive counts from the last layer, negative from the first "
+        "(with use_llama_pro: the number of blocks expand added).",
     )
     freeze_trainable_modules: str = Field("all", description="Freeze: trainable module names inside those layers, comma-separated, or all.")
     freeze_extra_modules: Optional[str] = Field(
