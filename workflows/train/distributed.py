@@ -12,10 +12,10 @@ command with ``NNODES``, its own ``NODE_RANK``, and the ``MASTER_ADDR`` and
 ``MASTER_PORT`` of the machine with ``NODE_RANK=0``.
 
 The presets the Train tab offers (``examples/deepspeed``, ``examples/fsdp``)
-are listed here once, by the relative paths LLaMA-Factory's configs use: a
-relative ``deepspeed`` or ``fsdp_config`` path that is not in the current
-folder means the shipped file of that name. Nothing here imports torch at
-module level: the UI reads the presets.
+are listed here once, by the relative paths LLaMA-Factory's configs use; such
+a path missing from the current folder means the shipped file
+(``with_engine_files``). Nothing here imports torch at module level: the UI
+reads the presets.
 """
 
 import importlib.util

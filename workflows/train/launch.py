@@ -129,6 +129,7 @@ def _become_torchrun(config: RunConfig, argv: list[str], gpu_count: int) -> NoRe
         argv = [*argv, f"output_dir={default_output_dir(config)}"]
     command = torchrun_command(config, argv, nodes)
     processes = config.training.nproc_per_node * nodes.count
-    print(f"Starting {processes} processes ({engine_name(config)}) with torchrun: {shlex.join(command)}", file=sys.stderr, flush=True)
+    counted = f"{processes} processes" if processes > 1 else "1 process"
+    print(f"Starting {counted} ({engine_name(config)}) with torchrun: {shlex.join(command)}", file=sys.stderr, flush=True)
     sys.stdout.flush()
     os.execv(command[0], command)
