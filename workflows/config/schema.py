@@ -133,7 +133,7 @@ class FinetuningArgs(_Group):
     loraplus_lr_embedding: float = Field(1e-6, gt=0, description="LoRA+: learning rate of the LoRA matrices of embedding layers.")
     oft_rank: int = Field(0, ge=0, description="OFT: orthogonal blocks per adapted layer; 0 derives it from oft_block_size.")
     oft_block_size: int = Field(
-        32, ge=1, description="OFT: size of each orthogonal block, dividing every adapted layer's input size (unused when oft_rank is set)."
+        32, ge=1, description="OFT: size of each orthogonal block (per layer, the nearest size dividing its input); unused with oft_rank."
     )
     oft_target: str = Field("all", description="OFT: module names to adapt, comma-separated, or all linear layers.")
     module_dropout: float = Field(0.0, ge=0, lt=1, description="OFT: chance that a block's rotation is skipped in a training step.")
