@@ -49,22 +49,36 @@ def train(tmp_path, *overrides: str, config_file: Path | None = None) -> Path:
     return run_dir
 
 
+def resume(run_dir: Path, checkpoint: str, *overrides: str, config_file: Path | None = None) -> dict[str, torch.Tensor]:
+    """Train again from a checkpoint of the run to the same last step; returns the final weights of the first, uninterrupted run."""
+    uninterrupted = load_file(run_dir / "model.safetensors")
+    head = [str(config_file), *FIXED_BATCH[1:]] if config_file else FIXED_BATCH
+    assert main(["train", *head, f"output_dir={run_dir}", f"resume_from_checkpoint={run_dir / checkpoint}", *overrides]) == 0
+    return uninterrupted
+
+
+def assert_same_weights(run_dir: Path, expected: dict[str, torch.Tensor]) -> None:
+    resumed = load_file(run_dir / "model.safetensors")
+    for name, weight in expected.items():
+        torch.testing.assert_close(resumed[name], weight, rtol=0, atol=1e-6, msg=f"{name} differs after resuming")
+
+
 def changed_weights(run_dir: Path, tiny_model_dir: Path, checkpoint: str = "") -> set[str]:
     before = load_file(tiny_model_dir / "model.safetensors")
     after = load_file(run_dir / checkpoint / "model.safetensors")
     return {name for name, weight in after.items() if not torch.equal(weight, before[name])}
 
 
-def saved_optimizer_state(run_dir: Path) -> dict:
+def saved_optimizer_state(run_dir: Path, checkpoint: str = "checkpoint-3") -> dict:
     # GaLore's projectors are Python objects inside the state, so this file needs the full unpickler
-    return torch.load(run_dir / "checkpoint-3" / "optimizer.pt", weights_only=False)
+    return torch.load(run_dir / checkpoint / "optimizer.pt", weights_only=False)
 
 
 def layer(index: int) -> str:
     return f"model.layers.{index}."
 
 
-def test_galore_from_a_llamafactory_style_config_keeps_projector_state(tmp_path, tiny_model_dir):
+def test_galore_from_a_llamafactory_style_config_keeps_projector_state_and_resumes(tmp_path, tiny_model_dir):
     config_file = tmp_path / "galore_full_sft.yaml"
     config_file.write_text(
         """
@@ -79,18 +93,21 @@ galore_update_interval: 2
 galore_scale: 2.0
 learning_rate: 1.0e-3
 lr_scheduler_type: cosine
+weight_decay: 0.01
 """
     )
-    run_dir = train(tmp_path, config_file=config_file)
-    state = saved_optimizer_state(run_dir)
+    run_dir = train(tmp_path, "save_steps=2", config_file=config_file)
+    state = saved_optimizer_state(run_dir, "checkpoint-2")
     projected = [group for group in state["param_groups"] if "rank" in group]
     assert len(projected) == 1 and projected[0]["rank"] == 8 and projected[0]["update_proj_gap"] == 2
+    assert projected[0]["weight_decay"] == 0.01 and {0.0, 0.01} <= {group["weight_decay"] for group in state["param_groups"]}
     projectors = [state["state"][index]["projector"] for index in projected[0]["params"]]
     assert len(projectors) == LAYERS * LINEAR_WEIGHTS_PER_LAYER
     assert all(8 in projector.ortho_matrix.shape for projector in projectors)
     others = [index for group in state["param_groups"] if "rank" not in group for index in group["params"]]
     assert others and not any("projector" in state["state"].get(index, {}) for index in others)
     assert {layer(i) + "mlp.down_proj.weight" for i in range(LAYERS)} <= changed_weights(run_dir, tiny_model_dir)
+    assert_same_weights(run_dir, resume(run_dir, "checkpoint-2", "save_steps=2", config_file=config_file))
 
 
 def test_apollo_layerwise_steps_every_weight_in_the_backward_pass(tmp_path, tiny_model_dir):
@@ -101,12 +118,14 @@ def test_apollo_layerwise_steps_every_weight_in_the_backward_pass(tmp_path, tiny
     assert lrs[0] > lrs[1] > lrs[2] > 0, f"the schedule did not reach the per-weight optimizers: {lrs}"
 
 
-def test_badam_layer_mode_trains_one_layer_per_step_in_order(tmp_path, tiny_model_dir):
-    run_dir = train(tmp_path, "use_badam=true", "badam_switch_mode=ascending", "badam_switch_interval=1", "save_steps=1")
+def test_badam_layer_mode_trains_one_layer_per_step_in_order_and_resumes_at_its_layer(tmp_path, tiny_model_dir):
+    method = ("use_badam=true", "badam_switch_mode=ascending", "badam_switch_interval=1", "save_steps=1")
+    run_dir = train(tmp_path, *method)
     for step in (1, 2, 3):
         changed = changed_weights(run_dir, tiny_model_dir, f"checkpoint-{step}")
         assert {name.split(".")[2] for name in changed} == {str(index) for index in range(step)}, (step, sorted(changed))
         assert all(name.startswith("model.layers.") for name in changed)  # embeddings and the final norm stay frozen
+    assert_same_weights(run_dir, resume(run_dir, "checkpoint-1", *method))
 
 
 def test_badam_ratio_mode_updates_a_slice_of_each_weight(tmp_path, tiny_model_dir):

@@ -89,35 +89,43 @@ def _low_rank_optimizer(model, trainable: NamedParameters, args, finetuning: Fin
     }
     kwargs = _base_kwargs(args)
     if method == "galore":
-        from galore_torch import GaLoreAdafactor, GaLoreAdamW, GaLoreAdamW8bit
-
-        optimizer_cls = {"adafactor": GaLoreAdafactor}.get(args.optim, GaLoreAdamW8bit if "8bit" in args.optim else GaLoreAdamW)
-        if optimizer_cls is GaLoreAdamW8bit and not torch.cuda.is_available():
-            raise ConfigError(
-                f"`use_galore` with `optim: {args.optim}` needs a CUDA GPU (galore-torch's 8-bit step runs only there): "
-                "use adamw_torch or adafactor on this machine."
-            )
+        optimizer_cls, projector_classes = _galore_classes(args.optim)
     else:
-        from apollo_torch import APOLLOAdamW
-
-        optimizer_cls = APOLLOAdamW
+        optimizer_cls, projector_classes = _apollo_classes()
         projection.update(proj=finetuning.apollo_proj, scale_type=finetuning.apollo_scale_type)
         kwargs["scale_front"] = finetuning.apollo_scale_front
+    torch.serialization.add_safe_globals(projector_classes)  # they live in the saved optimizer state, which resuming loads weights-only
     groups = [
         *_decay_groups(others, decay_names, args.weight_decay),
         {"params": targets, "weight_decay": args.weight_decay, **projection},
     ]
-    logger.info(
-        "%s on %d weight matrices (rank %d), %d other weights with plain %s",
-        method,
-        len(targets),
-        projection["rank"],
-        len(others),
-        args.optim,
-    )
+    logger.info("%s projects %d weight matrices at rank %d", method, len(targets), projection["rank"])
     if getattr(finetuning, f"{method}_layerwise"):
         return _layerwise(optimizer_cls, groups, kwargs)
     return optimizer_cls(groups, **kwargs)
+
+
+def _galore_classes(optim: str) -> tuple[type, list[type]]:
+    """GaLore's version of `optim` (AdamW, 8-bit AdamW or Adafactor), and the projector class its state holds."""
+    from galore_torch import GaLoreAdafactor, GaLoreAdamW, GaLoreAdamW8bit
+    from galore_torch.galore_projector import GaLoreProjector
+
+    optimizer_cls = {"adafactor": GaLoreAdafactor}.get(optim, GaLoreAdamW8bit if "8bit" in optim else GaLoreAdamW)
+    if optimizer_cls is GaLoreAdamW8bit and not torch.cuda.is_available():
+        raise ConfigError(
+            f"`use_galore` with `optim: {optim}` needs a CUDA GPU (galore-torch's 8-bit step runs only there): "
+            "use adamw_torch or adafactor on this machine."
+        )
+    return optimizer_cls, [GaLoreProjector]
+
+
+def _apollo_classes() -> tuple[type, list[type]]:
+    """APOLLO's AdamW, and the projector classes its state holds (random or SVD projection)."""
+    from apollo_torch import APOLLOAdamW
+    from apollo_torch.random_projector import GradientProjector
+    from apollo_torch.svd_projector import GaLoreProjector
+
+    return APOLLOAdamW, [GradientProjector, GaLoreProjector]
 
 
 def _low_rank_targets(model: torch.nn.Module, target: str, key: str) -> list[torch.nn.Parameter]:
@@ -186,7 +194,7 @@ def _badam_optimizer(trainable: NamedParameters, args, finetuning: FinetuningArg
             betas=(args.adam_beta1, args.adam_beta2),
             eps=args.adam_epsilon,
         )
-    from badam import BlockOptimizer
+    from workflows.train.badam_blocks import ResumableBlockOptimizer
 
     blocks = _layer_blocks([name for name, _ in trainable])
     if finetuning.badam_start_block is not None and finetuning.badam_start_block >= len(blocks):
@@ -195,7 +203,7 @@ def _badam_optimizer(trainable: NamedParameters, args, finetuning: FinetuningArg
             f"use 0 to {len(blocks) - 1} (this model has {len(blocks)} trainable layers)."
         )
     optimizer_cls, kwargs = Trainer.get_optimizer_cls_and_kwargs(args)
-    return BlockOptimizer(
+    return ResumableBlockOptimizer(
         base_optimizer=optimizer_cls(groups, **kwargs),
         named_parameters_list=trainable,
         block_prefix_list=[[prefix] for prefix in blocks],
