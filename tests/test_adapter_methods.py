@@ -89,12 +89,14 @@ def test_expanded_model_answers_like_the_original_and_llama_pro_trains_only_the_
     }
     assert changed == {2, 5}, "only the blocks expand added (after the 2nd and 4th original block) may train"
 
-    config = load_config(None, [f"model_name_or_path={expanded}", "finetuning_type=oft", "use_llama_pro=true", "freeze_trainable_layers=2"])
-    model = prepare_for_training(
-        base_model(model_name_or_path=str(expanded)), config.model, config.finetuning, gradient_checkpointing=False
-    )
-    adapted = {int(name.split("layers.")[1].split(".")[0]) for name, parameter in model.named_parameters() if parameter.requires_grad}
-    assert adapted == {2, 5}
+    for adapter in ("lora", "oft"):
+        config = load_config(None, [f"model_name_or_path={expanded}", f"finetuning_type={adapter}", "use_llama_pro=true"])
+        model = prepare_for_training(
+            base_model(model_name_or_path=str(expanded)), config.model, config.finetuning, gradient_checkpointing=False
+        )
+        trainable = [name for name, parameter in model.named_parameters() if parameter.requires_grad]
+        assert {int(name.split("layers.")[1].split(".")[0]) for name in trainable} == {2, 5}, adapter
+        assert {name.split(".")[-4] for name in trainable} >= {"q_proj", "o_proj", "down_proj"}, adapter  # every linear layer there
 
 
 def test_pissa_adapter_is_saved_as_plain_lora_of_the_original_weights(tmp_path):

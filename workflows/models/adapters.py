@@ -87,12 +87,22 @@ def _common(model, finetuning: FinetuningArgs, target: str) -> dict:
     if finetuning.use_llama_pro:
         layers = expanded_block_ids(model.config.num_hidden_layers, finetuning.freeze_trainable_layers)
         logger.info("LLaMA Pro: adapting blocks %s only", layers)
+    if targets == ["all"]:  # peft cannot combine its "all-linear" with layers_to_transform: spell the names out there
+        targets = all_linear_names(model) if layers else "all-linear"
     return {
         "task_type": TaskType.SEQ_CLS if is_reward_model else TaskType.CAUSAL_LM,
-        "target_modules": "all-linear" if targets == ["all"] else targets,
+        "target_modules": targets,
         "modules_to_save": [name.strip() for name in finetuning.additional_target.split(",")] if finetuning.additional_target else None,
         "layers_to_transform": layers,
     }
+
+
+def all_linear_names(model) -> list[str]:
+    """Names of the linear layers inside the blocks, as peft's "all-linear" picks them (not the output head or score)."""
+    import torch
+
+    heads = {"lm_head", "score"}
+    return sorted({name.split(".")[-1] for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)} - heads)
 
 
 def _pissa_init(finetuning: FinetuningArgs) -> str:

@@ -57,9 +57,9 @@ def unsloth_lora(model, lora_config):
     """Unsloth's LoRA on the Unsloth model, with the settings of ``lora_config`` (a peft LoraConfig)."""
     from unsloth import FastLanguageModel
 
-    targets = lora_config.target_modules
-    if targets == "all-linear":
-        targets = sorted({name.split(".")[-1] for name, module in model.named_modules() if type(module).__name__ == "Linear"} - {"lm_head"})
+    from workflows.models.adapters import all_linear_names
+
+    targets = all_linear_names(model) if lora_config.target_modules == "all-linear" else lora_config.target_modules
     return FastLanguageModel.get_peft_model(
         model=model,
         r=lora_config.r,
