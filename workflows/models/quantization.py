@@ -10,7 +10,8 @@ from workflows.config.schema import ModelArgs
 from workflows.errors import ModelError
 
 REQUIRED_PACKAGES = {"bnb": ("bitsandbytes", "bitsandbytes"), "hqq": ("hqq", "hqq"), "eetq": ("kernels", "kernels")}
-"""quantization_method -> (module transformers imports, the pip package that provides it)."""
+"""quantization_method -> (module transformers imports, the pip package that provides it).
+transformers 5 runs EETQ through `kernels`, which fetches the EETQ kernel from the Hugging Face Hub once."""
 
 
 def quantization_config(model_args: ModelArgs, compute_dtype):
