@@ -46,6 +46,14 @@ METHODS = {
     "lora pure_bf16": ("lora", ["finetuning_type=lora", "pure_bf16=true"], None),
     "llama_pro freeze": ("full", ["finetuning_type=freeze"], expanded_model),
     "llama_pro lora": ("lora", ["finetuning_type=lora"], expanded_model),
+    "galore": ("full", ["finetuning_type=full", "use_galore=true"], None),
+    "galore layerwise": ("full", ["finetuning_type=full", "use_galore=true", "galore_layerwise=true"], None),
+    "apollo": ("full", ["finetuning_type=full", "use_apollo=true"], None),
+    "apollo layerwise": ("full", ["finetuning_type=full", "use_apollo=true", "apollo_layerwise=true"], None),
+    "badam layer": ("full", ["finetuning_type=full", "use_badam=true", "badam_switch_interval=5"], None),
+    "badam ratio": ("full", ["finetuning_type=full", "use_badam=true", "badam_mode=ratio"], None),
+    "adam-mini": ("full", ["finetuning_type=full", "use_adam_mini=true"], None),
+    "muon": ("full", ["finetuning_type=full", "use_muon=true"], None),
 }
 
 

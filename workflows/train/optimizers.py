@@ -18,6 +18,7 @@ import logging
 import re
 import sys
 from collections.abc import Callable
+from types import MethodType
 
 import torch
 from transformers import Trainer, TrainingArguments
@@ -55,7 +56,7 @@ def prepare_trainer(trainer: Trainer, finetuning: FinetuningArgs) -> None:
 
     trainer.add_callback(BAdamCallback)  # gradient checkpointing that skips the frozen blocks' backward pass
     if finetuning.badam_mode == "ratio":  # its gradients are sparse tensors, which torch's fused norm refuses
-        trainer.accelerator.clip_grad_norm_ = clip_grad_norm_old_version.__get__(trainer.accelerator)
+        trainer.accelerator.clip_grad_norm_ = MethodType(clip_grad_norm_old_version, trainer.accelerator)
 
 
 def _decay_groups(named: NamedParameters, decay_names: list[str], weight_decay: float) -> list[dict]:
@@ -181,7 +182,6 @@ def _badam_optimizer(trainable: NamedParameters, args, finetuning: FinetuningArg
 
         if args.weight_decay:
             logger.warning("BAdam ratio mode applies no weight decay (its sparse Adam has none); weight_decay is ignored.")
-        names = [name for name, _ in trainable]
         return BlockOptimizerRatio(
             param_groups=groups,
             named_parameters_list=trainable,
@@ -189,7 +189,7 @@ def _badam_optimizer(trainable: NamedParameters, args, finetuning: FinetuningArg
             mask_mode=finetuning.badam_mask_mode,
             verbose=finetuning.badam_verbose,
             include_embedding=False,
-            include_lm_head=not any("lm_head" in name for name in names),  # a tied head is the embedding, left out already
+            include_lm_head=not any("lm_head" in name for name, _ in trainable),  # a tied head is the embedding, left out already
             lr=args.learning_rate,
             betas=(args.adam_beta1, args.adam_beta2),
             eps=args.adam_epsilon,
