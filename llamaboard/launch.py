@@ -6,11 +6,17 @@ An exposed UI can start processes and write files, hence the login that
 
 import threading
 
+import gradio as gr
+
 from llamaboard.devices import detect_devices
 from llamaboard.paths import Workspace
 from llamaboard.run_queue import RunQueue, run_queue_worker
 from llamaboard.ui import CSS, build_ui
 from workflows.web_settings import announce, announce_login, settings_from_env
+
+GRADIO_MISSING_TRANSLATIONS = gr.I18n(en={"common.complete": "Done"}, **{"zh-CN": {"common.complete": "完成"}})
+"""Gradio 6 announces a finished event to screen readers as ``common.complete``, a key its own
+translations lack; without these the page reads (and flashes) the raw key after every click."""
 
 
 def main() -> None:
@@ -18,7 +24,7 @@ def main() -> None:
     workspace = Workspace.from_env()
     demo, _ = build_ui(workspace)
     announce_login("LlamaBoard", settings)
-    _, local_url, share_url = demo.launch(**settings.launch_kwargs(), css=CSS)
+    _, local_url, share_url = demo.launch(**settings.launch_kwargs(), css=CSS, i18n=GRADIO_MISSING_TRANSLATIONS)
     announce("LlamaBoard", local_url, share_url)
     run_queue_worker(RunQueue(workspace.workdir))
     threading.Thread(target=detect_devices, name="detect-devices", daemon=True).start()  # after start-up, not during it

@@ -1,5 +1,6 @@
 """The Chat tab: which servers Load starts, and in a real browser load, chat in compare mode, unload."""
 
+import re
 import time
 
 import psutil
@@ -128,6 +129,10 @@ def _ended_within(servers: list[psutil.Process], timeout_s: float) -> float:
     return time.monotonic() - started
 
 
+def _live_announcements(page) -> str:
+    return " ".join(region.text_content() or "" for region in page.locator(".sr-only[role=status]").all()).strip()
+
+
 def test_a_reloaded_or_closed_page_ends_its_servers_and_the_list_ends_any(app_server, browser):
     first = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = first.new_page()
@@ -161,6 +166,9 @@ def test_a_reloaded_or_closed_page_ends_its_servers_and_the_list_ends_any(app_se
     type_into(page, "query", "Hi")
     page.click("#send_button")
     wait_for(lambda: "Load a model first" in page.locator("#chat_tab").inner_text(), 15, "the not-loaded notice")
+    # what a screen reader is told when the click's event ends: a word, not Gradio's untranslated key "common.complete"
+    ended = wait_for(lambda: re.search(r"Done|common\.\w+", _live_announcements(page)), 15, "the announcement that the click's event ended")
+    assert ended.group() == "Done"
 
     page.click("#load_model_button")
     wait_for(lambda: "is loaded" in page.locator("#chat_tab").inner_text(), 150, "the model to load once more")
