@@ -39,13 +39,27 @@ ACCORDIONS = {
         ("packing", "train_on_prompt", "mask_history", "mix_strategy", "interleave_probs", "enable_thinking"),
         ("default_system", "identity_name", "identity_author", "preprocessing_num_workers", "overwrite_cache", "dataloader_num_workers"),
         ("gradient_checkpointing", "plot_loss", "nproc_per_node", "ddp_timeout", "trust_remote_code", "cache_dir"),
+        ("use_adam_mini", "use_muon", "pure_bf16", "enable_liger_kernel", "use_unsloth"),
     ),
-    "freeze_accordion": (("freeze_trainable_layers", "freeze_trainable_modules", "freeze_extra_modules"),),
+    "freeze_accordion": (("freeze_trainable_layers", "freeze_trainable_modules", "freeze_extra_modules", "use_llama_pro"),),
     "lora_accordion": (
         ("lora_rank", "lora_alpha", "lora_dropout", "lora_target", "additional_target"),
-        ("use_rslora", "use_dora", "pissa_init", "pissa_iter", "loraplus_lr_ratio", "create_new_adapter"),
+        ("use_rslora", "use_dora", "pissa_init", "pissa_iter", "loraplus_lr_ratio", "loraplus_lr_embedding", "create_new_adapter"),
     ),
-    "quantization_accordion": (("quantization_type", "double_quantization"),),
+    "oft_accordion": (("oft_rank", "oft_block_size", "oft_target", "module_dropout"),),
+    "galore_accordion": (
+        ("use_galore", "galore_layerwise", "galore_target", "galore_rank"),
+        ("galore_update_interval", "galore_scale", "galore_proj_type"),
+    ),
+    "apollo_accordion": (
+        ("use_apollo", "apollo_layerwise", "apollo_target", "apollo_rank", "apollo_update_interval"),
+        ("apollo_scale", "apollo_proj", "apollo_proj_type", "apollo_scale_type", "apollo_scale_front"),
+    ),
+    "badam_accordion": (
+        ("use_badam", "badam_mode", "badam_start_block", "badam_switch_mode"),
+        ("badam_switch_interval", "badam_update_ratio", "badam_mask_mode", "badam_verbose"),
+    ),
+    "quantization_accordion": (("quantization_method", "quantization_type", "double_quantization"),),
     "rlhf_accordion": (  # shown only for the alignment stages (RLHF_STAGES)
         ("pref_beta", "pref_ftx", "pref_loss", "pref_bco_weight", "dpo_label_smoothing", "simpo_gamma"),
         ("ref_model", "ref_model_adapters", "ref_model_quantization_bit", "kto_chosen_weight", "kto_rejected_weight"),
@@ -61,9 +75,19 @@ RLHF_STAGES = ("rm", "dpo", "kto", "ppo")
 FIELD_KINDS = {"dataset": "names", "eval_dataset": "names"}  # comma-separated names shown as multi-selects
 # Keys set elsewhere: output_dir from the run name, resume_from_checkpoint by Resume; do_train and
 # overwrite_output_dir are fixed for runs started here (a new run directory each time).
-# do_eval / do_predict / predict_with_generate are the Evaluate & Predict tab's own jobs.
+# do_eval / do_predict / predict_with_generate are the Evaluate & Predict tab's own jobs; pissa_convert
+# accepts only its default (a PiSSA adapter is always saved converted).
 NOT_IN_FORM = frozenset(
-    {"output_dir", "resume_from_checkpoint", "do_train", "overwrite_output_dir", "do_eval", "do_predict", "predict_with_generate"}
+    {
+        "output_dir",
+        "resume_from_checkpoint",
+        "do_train",
+        "overwrite_output_dir",
+        "do_eval",
+        "do_predict",
+        "predict_with_generate",
+        "pissa_convert",
+    }
 )
 DEFAULT_CONFIG_PATH = "configs/train.yaml"
 
