@@ -1,9 +1,11 @@
-"""Import only what a run uses: full and freeze fine-tuning never load peft (nor bitsandbytes, which peft pulls in).
+"""Import only what a run uses: full and freeze fine-tuning never load peft, and nothing loads bitsandbytes unless it quantizes.
 
 transformers imports peft whenever it is installed (``transformers.trainer_utils``),
-which costs about a second and tens of MB before the first step. A run that
-trains no adapter, loads none and quantizes nothing tells transformers that peft
-is absent, before the Trainer is first imported.
+which costs about a second and tens of MB before the first step, and peft imports
+bitsandbytes (another second: it pulls in torch's compiler). A run that trains no
+adapter, loads none and quantizes nothing tells transformers that peft is absent;
+a run that neither quantizes nor uses a bitsandbytes optimizer hides bitsandbytes.
+Both happen before the Trainer is first imported.
 """
 
 import sys
@@ -19,16 +21,34 @@ def needs_peft(config: RunConfig) -> bool:
     return finetuning.finetuning_type in ADAPTER_TYPES or bool(model.adapter_name_or_path) or model.quantization_bit is not None
 
 
-def skip_unused_imports(config: RunConfig) -> None:
-    """Call before anything imports ``transformers.trainer``; a no-op when peft is needed or already imported.
+TORCH_OPTIMIZERS = frozenset({"adamw_torch", "adamw_torch_fused", "adafactor", "sgd", "adagrad", "rmsprop"})
+"""``optim`` values that never touch bitsandbytes (its 8-bit and paged optimizers do, as do GaLore's and APOLLO's packages)."""
 
-    transformers keeps the decision for the life of the process, so it is taken
-    only in a process started for this one run (``python -m workflows train``):
-    a caller that trains in-process (a notebook, the test suite) may train LoRA next.
+
+def needs_bitsandbytes(config: RunConfig) -> bool:
+    finetuning = config.finetuning
+    return (
+        config.model.quantization_bit is not None
+        or config.training.optim not in TORCH_OPTIMIZERS
+        or finetuning.use_galore
+        or finetuning.use_apollo
+    )
+
+
+def skip_unused_imports(config: RunConfig) -> None:
+    """Call before anything imports ``transformers.trainer``; a no-op for what is needed or already imported.
+
+    The decisions hold for the life of the process, so they are taken only in a
+    process started for this one run (``python -m workflows train``): a caller that
+    trains in-process (a notebook, the test suite) may train LoRA or QLoRA next.
     """
     main_module = getattr(sys.modules.get("__main__"), "__spec__", None)
     dedicated = main_module is not None and main_module.name == "workflows.__main__"
-    if not dedicated or needs_peft(config) or "transformers.trainer_utils" in sys.modules:
+    if not dedicated:
+        return
+    if not needs_bitsandbytes(config) and "bitsandbytes" not in sys.modules:
+        sys.modules["bitsandbytes"] = None  # import and find_spec now say "not installed"; peft and transformers then skip it
+    if needs_peft(config) or "transformers.trainer_utils" in sys.modules:
         return
     import transformers.utils as utils
     import transformers.utils.import_utils as import_utils
@@ -42,4 +62,4 @@ def skip_unused_imports(config: RunConfig) -> None:
 
 def loaded_optional_packages() -> list[str]:
     """Which optional libraries this process has imported (recorded in provenance.json)."""
-    return [name for name in OPTIONAL_PACKAGES if name in sys.modules]
+    return [name for name in OPTIONAL_PACKAGES if sys.modules.get(name) is not None]
