@@ -43,8 +43,12 @@ def _config_parser(command: str, extra_help: str = "") -> argparse.ArgumentParse
 
 
 def _load(args: list[str]):
+    from workflows.imports import skip_unused_imports
+
     path = args[0] if args and "=" not in args[0] else None
-    return load_config(path, args[1:] if path else args)
+    config = load_config(path, args[1:] if path else args)
+    skip_unused_imports(config)
+    return config
 
 
 def _train(argv: list[str]) -> int:

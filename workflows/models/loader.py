@@ -135,6 +135,8 @@ def adapter_paths(model_args: ModelArgs) -> list[str]:
 
 def merge_adapters(model, paths: list[str]):
     """Apply adapters (LoRA, OFT: peft reads which from adapter_config.json) one after another, merging each into the weights."""
+    if not paths:
+        return model  # without importing peft
     from peft import PeftModel
 
     for path in paths:

@@ -13,13 +13,13 @@ from transformers import PrinterCallback, set_seed
 from workflows.config import RunConfig
 from workflows.features.build import build_features
 from workflows.features.collator import PaddingCollator
+from workflows.imports import loaded_optional_packages
 from workflows.jobs import StopSignal
 from workflows.models.finetuning import prepare_for_training
 from workflows.models.loader import load_model, load_model_config, load_tokenizer
 from workflows.run_dir import RunDirectory
 from workflows.templates import get_template
 from workflows.train.callbacks import GracefulStopCallback, TrainerLogCallback
-from workflows.train.imports import loaded_optional_packages
 from workflows.train.limits import check_against_model
 from workflows.train.trainer import (
     LlamaBoardTrainer,

@@ -35,7 +35,6 @@ from workflows.train.distributed import (
     torchrun_command,
     with_engine_files,
 )
-from workflows.train.imports import skip_unused_imports
 
 logger = logging.getLogger("workflows")
 
@@ -61,7 +60,6 @@ def train_command(config: RunConfig, argv: list[str]) -> int:
     run_dir = RunDirectory(output_dir, "train", is_main_process=is_main)
     resuming = bool(config.training.resume_from_checkpoint)
     run_dir.check_writable(config.training.overwrite_output_dir, resuming=resuming)
-    skip_unused_imports(config)
     recipe = importlib.import_module(f"workflows.train.{get_stage(config.finetuning.stage).recipe}")
 
     def train(stop: StopSignal) -> Outcome:

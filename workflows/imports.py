@@ -1,4 +1,4 @@
-"""Import only what a run uses: full and freeze fine-tuning never load peft, and nothing loads bitsandbytes unless it quantizes.
+"""Import only what a command uses: without adapters nothing loads peft, and nothing loads bitsandbytes unless it quantizes.
 
 transformers imports peft whenever it is installed (``transformers.trainer_utils``),
 which costs about a second and tens of MB before the first step, and peft imports
@@ -39,8 +39,8 @@ def skip_unused_imports(config: RunConfig) -> None:
     """Call before anything imports ``transformers.trainer``; a no-op for what is needed or already imported.
 
     The decisions hold for the life of the process, so they are taken only in a
-    process started for this one run (``python -m workflows train``): a caller that
-    trains in-process (a notebook, the test suite) may train LoRA or QLoRA next.
+    process started for this one command (``python -m workflows train|chat|api ...``):
+    a caller that works in-process (a notebook, the test suite) may train LoRA or QLoRA next.
     """
     main_module = getattr(sys.modules.get("__main__"), "__spec__", None)
     dedicated = main_module is not None and main_module.name == "workflows.__main__"
