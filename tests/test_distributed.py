@@ -284,3 +284,13 @@ def test_the_train_tab_says_how_many_processes_run_and_keeps_the_chosen_preset()
         absolute = {name: str(PROJECT_ROOT / value) if isinstance(value, str) else value for name, value in settings.items()}
         assert loaded_engine(absolute)[0] == key
     assert engine_settings(NONE_CHOICE) == {} and loaded_engine({"deepspeed": "my_ds.json"}) == (NONE_CHOICE, set())
+
+
+def test_ddp_skips_the_unused_weight_search_for_adapters_only(tmp_path):
+    """With an adapter every trainable weight gets a gradient each step; a full MoE run may leave experts unused."""
+    from workflows.train.trainer import training_arguments
+
+    lora = training_arguments(load_config("examples/tiny_lora_sft.yaml", []), tmp_path, show_progress=False)
+    full = training_arguments(load_config("examples/tiny_lora_sft.yaml", ["finetuning_type=full"]), tmp_path, show_progress=False)
+    chosen = training_arguments(load_config("examples/tiny_lora_sft.yaml", ["ddp_find_unused_parameters=true"]), tmp_path, False)
+    assert (lora.ddp_find_unused_parameters, full.ddp_find_unused_parameters, chosen.ddp_find_unused_parameters) == (False, None, True)

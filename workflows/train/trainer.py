@@ -9,6 +9,7 @@ from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
 from workflows.config import RunConfig
 from workflows.config.schema import FinetuningArgs
 from workflows.errors import ConfigError
+from workflows.models.adapters import ADAPTER_TYPES
 from workflows.train.optimizers import create_method_optimizer, prepare_trainer
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,9 @@ def training_arguments(config: RunConfig, output_dir: Path, show_progress: bool)
         "include_num_input_tokens_seen": "non_padding",
         "disable_tqdm": not show_progress,
         "prediction_loss_only": train.eval_strategy != "no",
+        # an adapter's weights all get a gradient every step, so DDP need not search the graph for unused ones (transformers'
+        # default costs a traversal per step and a warning on every rank); full/freeze keep it: an MoE leaves experts unused
+        "ddp_find_unused_parameters": False if config.finetuning.finetuning_type in ADAPTER_TYPES else None,
     }
     given = config.passthrough.model_dump(exclude_none=True)
     try:
