@@ -26,7 +26,7 @@ from llamaboard.paths import Workspace
 from llamaboard.run_builder import confine_paths
 from llamaboard.top_bar import TopBar
 from workflows.chat.webchat import message_text
-from workflows.config.schema import GenerationArgs
+from workflows.config.schema import ADAPTER_TYPES, GenerationArgs
 from workflows.errors import UserError
 
 MODEL_KEYS = ("model_name_or_path", "finetuning_type", "adapter_name_or_path", "template", "quantization_bit", "rope_scaling", "flash_attn")
@@ -40,7 +40,7 @@ which the CLI's 1024 makes slow on a CPU."""
 def server_overrides(values: dict) -> list[str]:
     """key=value overrides that serve the top bar's model with its selected adapters or checkpoint.
 
-    LoRA selections are adapters on the base model; for full and freeze runs
+    LoRA and OFT selections are adapters on the base model; for full and freeze runs
     the selected checkpoint is itself the model to load. No selection: the base model alone.
     """
     values = dict(values)
@@ -48,7 +48,7 @@ def server_overrides(values: dict) -> list[str]:
     base = [f"{key}={'null' if value is None else value}" for key, value in values.items()]
     if not selection:
         return base
-    if finetuning_type == "lora":
+    if finetuning_type in ADAPTER_TYPES:
         return [*base, f"adapter_name_or_path={selection}"]
     return [*base, f"model_name_or_path={selection.split(',')[-1]}"]
 

@@ -38,6 +38,7 @@ from llamaboard.run_panel import RunView, build_run_panel
 from llamaboard.run_queue import RunQueue
 from llamaboard.top_bar import TopBar
 from workflows.config import RunConfig
+from workflows.config.schema import ADAPTER_TYPES
 from workflows.errors import UserError
 from workflows.run_dir import EXPORT_CHECK_FILE, STATUS_FILE, job_folder, read_json, read_run_config, read_state
 
@@ -61,11 +62,11 @@ def gptq_unavailable_reason(lang: str, devices: tuple[str, ...]) -> Optional[str
 
 
 def source_values(values: dict[str, Any]) -> dict[str, Any]:
-    """The top bar's choice as export input: LoRA adapters are merged into the model; for full and freeze runs
+    """The top bar's choice as export input: LoRA and OFT adapters are merged into the model; for full and freeze runs
     the selected checkpoint is itself the model (as the Chat tab loads it), with no adapters."""
     values = dict(values)
     selection = values.get("adapter_name_or_path")
-    if values.get("finetuning_type", "lora") != "lora" and selection:
+    if values.get("finetuning_type", "lora") not in ADAPTER_TYPES and selection:
         values["model_name_or_path"] = selection.split(",")[-1]
         values["adapter_name_or_path"] = None
     return values
@@ -250,9 +251,9 @@ def build_export_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Worksp
     def describe_source(lang: str, model: str, finetuning_type: str, adapters: list[str]) -> str:
         names = [adapter_label(path) for path in adapters or []]
         if not adapters:
-            key = "export_source_base" if finetuning_type != "lora" else "export_source_missing"
-            return notice(message(lang, key, model=model or ""), "note" if finetuning_type != "lora" else "error")
-        if finetuning_type == "lora":
+            key = "export_source_base" if finetuning_type not in ADAPTER_TYPES else "export_source_missing"
+            return notice(message(lang, key, model=model or ""), "note" if finetuning_type not in ADAPTER_TYPES else "error")
+        if finetuning_type in ADAPTER_TYPES:
             return notice(message(lang, "export_source_lora", model=model or "", adapters=", ".join(names)), "note")
         return notice(message(lang, "export_source_checkpoint", checkpoint=names[-1]), "note")
 

@@ -11,7 +11,7 @@ Both happen before the Trainer is first imported.
 import sys
 
 from workflows.config import RunConfig
-from workflows.models.adapters import ADAPTER_TYPES
+from workflows.config.schema import ADAPTER_TYPES
 
 OPTIONAL_PACKAGES = ("peft", "bitsandbytes", "trl", "deepspeed", "liger_kernel")
 

@@ -13,10 +13,11 @@ from llamaboard.chat_tab import server_overrides
 pytestmark = pytest.mark.timeout(240)
 
 
-def test_lora_adapters_go_on_the_base_model_and_full_checkpoints_replace_it():
+def test_lora_and_oft_adapters_go_on_the_base_model_and_full_checkpoints_replace_it():
     values = {"model_name_or_path": "llamaboard-tiny", "template": None}
     base = ["model_name_or_path=llamaboard-tiny", "template=null"]
     assert server_overrides({**values, "finetuning_type": "lora", "adapter_name_or_path": "a,b"}) == [*base, "adapter_name_or_path=a,b"]
+    assert server_overrides({**values, "finetuning_type": "oft", "adapter_name_or_path": "oft"}) == [*base, "adapter_name_or_path=oft"]
     assert server_overrides({**values, "finetuning_type": "full", "adapter_name_or_path": "run/checkpoint-5"}) == [
         *base,
         "model_name_or_path=run/checkpoint-5",

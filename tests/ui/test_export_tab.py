@@ -39,6 +39,8 @@ def test_the_source_is_the_top_bar_and_bad_folders_are_refused_before_start(tmp_
 
     lora = {"model_name_or_path": "llamaboard-tiny", "finetuning_type": "lora", "adapter_name_or_path": "runs/a,runs/b"}
     assert source_values(lora) == lora  # adapters are merged into the model, in order
+    oft = {**lora, "finetuning_type": "oft", "adapter_name_or_path": "runs/oft"}
+    assert source_values(oft) == oft  # an OFT adapter too
     full = {**lora, "finetuning_type": "full", "adapter_name_or_path": "saves/x/full/run/checkpoint-5"}
     assert source_values(full) == {**full, "model_name_or_path": "saves/x/full/run/checkpoint-5", "adapter_name_or_path": None}
 

@@ -18,6 +18,8 @@ from workflows.config.training_arguments import TRAINING_ARGUMENTS_FIELDS
 from workflows.stages import AVAILABLE_STAGES, STAGES, get_stage
 
 BUILTIN_TINY_MODEL = "llamaboard-tiny"
+ADAPTER_TYPES = ("lora", "oft")
+"""finetuning_type values that train an adapter (saved apart from the base model) rather than the model's own weights."""
 
 
 class _Group(BaseModel):

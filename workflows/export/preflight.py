@@ -5,8 +5,8 @@ import shutil
 from pathlib import Path
 
 from workflows.config import RunConfig
+from workflows.config.schema import ADAPTER_TYPES
 from workflows.errors import ConfigError, ModelError
-from workflows.models.adapters import ADAPTER_TYPES
 from workflows.models.loader import resolve_model_path
 
 GGUF_ARCHITECTURES = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "llama", "Qwen2ForCausalLM": "qwen2"}

@@ -16,8 +16,6 @@ from workflows.models.loader import adapter_paths, merge_adapters
 
 logger = logging.getLogger(__name__)
 
-ADAPTER_TYPES = ("lora", "oft")
-
 
 def setup_adapter(model, model_args: ModelArgs, finetuning: FinetuningArgs):
     """The peft model to train; earlier adapters are merged into the weights first."""

@@ -2,9 +2,9 @@
 
 import logging
 
-from workflows.config.schema import FinetuningArgs, ModelArgs
+from workflows.config.schema import ADAPTER_TYPES, FinetuningArgs, ModelArgs
 from workflows.errors import ConfigError
-from workflows.models.adapters import ADAPTER_TYPES, setup_adapter
+from workflows.models.adapters import setup_adapter
 from workflows.models.llama_pro import expanded_block_ids
 from workflows.models.loader import adapter_paths, merge_adapters
 

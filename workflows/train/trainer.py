@@ -7,9 +7,8 @@ from pathlib import Path
 from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
 
 from workflows.config import RunConfig
-from workflows.config.schema import FinetuningArgs
+from workflows.config.schema import ADAPTER_TYPES, FinetuningArgs
 from workflows.errors import ConfigError
-from workflows.models.adapters import ADAPTER_TYPES
 from workflows.train.optimizers import create_method_optimizer, prepare_trainer
 
 logger = logging.getLogger(__name__)
