@@ -18,30 +18,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # avoids the oversubscribed thread pools' spinning (measured: two parallel tiny runs 15% faster).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-LONGEST_FILES_FIRST = (
-    "ui/test_demo.py",
-    "ui/test_browser.py",
-    "test_train_cli.py",
-    "test_alignment.py",
-    "test_run_safety.py",
-    "ui/test_chat_tab.py",
-    "test_alignment_demo.py",
-    "ui/test_evaluate_tab.py",
-    "ui/test_export_tab.py",
-    "ui/test_chat_server.py",
-    "test_optimizer_methods.py",
-    "test_export.py",
-)
-"""The test files that take longest (one worker runs a whole file): started first, none of them is left to run alone at the end."""
-
-
-def pytest_collection_modifyitems(items: list) -> None:
-    def rank(item) -> int:
-        relative = item.path.relative_to(PROJECT_ROOT / "tests").as_posix()
-        return LONGEST_FILES_FIRST.index(relative) if relative in LONGEST_FILES_FIRST else len(LONGEST_FILES_FIRST)
-
-    items.sort(key=rank)
-
 
 def require_fixtures(path: Path = FIXTURES_DIR) -> Path:
     """The fixture path; skip when it is missing, or fail when REQUIRE_FIXTURES=1 (CI)."""

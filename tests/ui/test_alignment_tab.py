@@ -34,6 +34,7 @@ def test_rlhf_settings_appear_for_dpo_and_the_dataset_list_switches_to_preferenc
     # the demo form had `identity` chosen; dpo cannot train on it, so the choice is dropped rather than refused at Start
     wait_for(lambda: "identity" not in page.locator("#train-field-dataset").inner_text(), 20, "identity to be unselected")
     page.click("#rlhf_accordion > button")
+    page.locator("#train-field-pref_beta").wait_for()  # the accordion opens a moment after the click
     for row in ACCORDIONS["rlhf_accordion"]:
         for key in row:
             assert page.locator(f"#train-field-{key}").is_visible(), key
