@@ -74,6 +74,15 @@ def test_overrides_are_yaml_scalars_and_win_over_the_file(tmp_path):
     assert config.model.adapter_name_or_path is None
 
 
+def test_a_bare_no_is_the_word_for_keys_that_offer_it(tmp_path):
+    """YAML reads `eval_strategy: no` as false; LLaMA-Factory configs write it that way."""
+    path = tmp_path / "run.yaml"
+    path.write_text("model_name_or_path: m\neval_strategy: no\n")
+    config = load_config(path, ["save_strategy=no", "overwrite_output_dir=no"])
+    assert (config.training.eval_strategy, config.training.save_strategy) == ("no", "no")
+    assert config.training.overwrite_output_dir is False  # a true-or-false key keeps YAML's reading
+
+
 def test_unknown_key_names_the_nearest_valid_key():
     with pytest.raises(ConfigError) as error:
         load_config(None, ["lerning_rate=1e-4"])

@@ -109,6 +109,7 @@ def load_config(path: Optional[str | Path] = None, overrides: Iterable[str] | di
         values.update(loaded)
     values.update(overrides if isinstance(overrides, dict) else parse_overrides(overrides))
     _normalise_lists(values)
+    _restore_the_word_no(values)
     return RunConfig.from_flat_dict(values, source)
 
 
@@ -245,6 +246,15 @@ def _parse_scalar(raw: str) -> Any:
         return yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError:
         return raw
+
+
+def _restore_the_word_no(values: dict[str, Any]) -> None:
+    """YAML 1.1 reads a bare ``no`` as false, so ``eval_strategy: no`` arrives as False: a key whose choices include "no" gets the word."""
+    for key, value in values.items():
+        if value is False and key in KEY_TO_GROUP:
+            inner, _ = split_optional(GROUPS[KEY_TO_GROUP[key]].model_fields[key].annotation)
+            if typing.get_origin(inner) is typing.Literal and "no" in typing.get_args(inner):
+                values[key] = "no"
 
 
 def _normalise_lists(values: dict[str, Any]) -> None:
