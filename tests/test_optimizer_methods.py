@@ -107,6 +107,7 @@ weight_decay: 0.01
     others = [index for group in state["param_groups"] if "rank" not in group for index in group["params"]]
     assert others and not any("projector" in state["state"].get(index, {}) for index in others)
     assert {layer(i) + "mlp.down_proj.weight" for i in range(LAYERS)} <= changed_weights(run_dir, tiny_model_dir)
+    assert "galore_torch" in json.loads((run_dir / "provenance.json").read_text())["loaded_optional_packages"]
     assert_same_weights(run_dir, resume(run_dir, "checkpoint-2", "save_steps=2", config_file=config_file))
 
 

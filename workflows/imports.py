@@ -13,7 +13,20 @@ import sys
 from workflows.config import RunConfig
 from workflows.config.schema import ADAPTER_TYPES
 
-OPTIONAL_PACKAGES = ("peft", "bitsandbytes", "trl", "deepspeed", "liger_kernel")
+OPTIONAL_PACKAGES = (
+    "peft",
+    "bitsandbytes",
+    "trl",
+    "deepspeed",
+    "liger_kernel",
+    "unsloth",
+    "galore_torch",
+    "apollo_torch",
+    "badam",
+    "adam_mini",
+    "hqq",
+    "eetq",
+)
 
 
 def needs_peft(config: RunConfig) -> bool:

@@ -365,6 +365,12 @@ class RunDirectory:
             },
         )
 
+    def add_to_provenance(self, **fields: Any) -> None:
+        """Record what is known only after training (provenance.json was written before the model loaded)."""
+        provenance = read_json(self.path / PROVENANCE_FILE) if self.is_main_process else None
+        if provenance is not None:
+            write_json_atomic(self.path / PROVENANCE_FILE, {**provenance, **fields})
+
 
 def package_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version

@@ -13,7 +13,6 @@ from transformers import PrinterCallback, set_seed
 from workflows.config import RunConfig
 from workflows.features.build import build_features
 from workflows.features.collator import PaddingCollator
-from workflows.imports import loaded_optional_packages
 from workflows.jobs import StopSignal
 from workflows.models.finetuning import prepare_for_training
 from workflows.models.loader import load_model, load_model_config, load_tokenizer
@@ -40,7 +39,7 @@ def run(config: RunConfig, run_dir: RunDirectory, stop: StopSignal, show_progres
     template = get_template(config.data.template, tokenizer)
     template.fix_tokenizer(tokenizer)
     features = build_features(config, tokenizer, template)
-    run_dir.write_provenance(features.files, features.fingerprint, loaded_optional_packages=loaded_optional_packages())
+    run_dir.write_provenance(features.files, features.fingerprint)
     check_against_model(config, load_model_config(config.model), len(features.train))
     if stop.received:
         return "aborted"

@@ -22,6 +22,7 @@ from typing import NoReturn
 
 from workflows.config import RunConfig
 from workflows.errors import ConfigError
+from workflows.imports import loaded_optional_packages
 from workflows.jobs import Outcome, StopSignal, run_job
 from workflows.run_dir import RunDirectory, checkpoint_complete, checkpoint_step, default_job_name, job_folder, list_checkpoints
 from workflows.stages import get_stage
@@ -69,6 +70,7 @@ def train_command(config: RunConfig, argv: list[str]) -> int:
         if is_main and not (resuming and run_dir.config_path.exists()):
             config.write_yaml(run_dir.config_path)
         state = recipe.run(config, run_dir, stop, show_progress=sys.stderr.isatty())
+        run_dir.add_to_provenance(loaded_optional_packages=loaded_optional_packages())  # the optimizer's included
         if state == "aborted":
             saved = list_checkpoints(output_dir)
             where = f" (last checkpoint: {saved[-1].name})" if saved else ""
