@@ -1,7 +1,8 @@
 """`python -m workflows export` on a LoRA run of the built-in tiny model: real training, real files, no mocks.
 
 One short LoRA run (3 steps) and one export (sharded, with a q8_0 GGUF) are shared by the module; the
-exported folder is read with plain transformers, safetensors and gguf, never with project code.
+exported folder is read with plain transformers, peft, safetensors and gguf, never with project code.
+A few more exports run in-process (no interpreter start-up) where a test needs its own.
 """
 
 import json
@@ -50,6 +51,13 @@ def exported(workdir, lora_run) -> Path:
     return workdir / "runs" / "export"
 
 
+def export_in_process(monkeypatch, *args: str) -> int:
+    monkeypatch.setenv("LLAMABOARD_LOG_TO_STDOUT_ONLY", "1")  # keep pytest's own stdout capture intact
+    from workflows.cli import main
+
+    return main(["export", *args])
+
+
 def base_plus_adapter(tiny_model_dir: Path, adapter: Path):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
@@ -82,6 +90,7 @@ def test_merged_model_loads_with_plain_transformers_and_equals_base_plus_adapter
     assert (model_dir / "generation_config.json").is_file() and (model_dir / "config.json").is_file()
     card = (model_dir / "README.md").read_text()
     assert "llamaboard-tiny" in card and "learning_rate" in card and "sha256" in card and "workflows export" in card
+    assert '"train_loss"' in card  # the run's final loss, from its all_results.json
 
 
 def test_shards_honour_export_size(exported):
@@ -158,6 +167,42 @@ def test_gguf_f16_tensors_equal_the_merged_weights_within_f16_rounding(workdir, 
         assert np.array_equal(stored, weights[hf_name].numpy().astype(np.float16))
 
 
+def llama_cpp_permute(weights: np.ndarray, n_head: int, n_head_kv: int | None) -> np.ndarray:
+    """llama.cpp's ``convert_hf_to_gguf.py: LlamaModel.permute``, written out again: q/k rows in llama.cpp's RoPE order."""
+    if n_head_kv is not None and n_head != n_head_kv:
+        n_head = n_head_kv
+    return weights.reshape(n_head, 2, weights.shape[0] // n_head // 2, *weights.shape[1:]).swapaxes(1, 2).reshape(weights.shape)
+
+
+def test_a_llama_model_becomes_a_llama_gguf_with_llama_cpps_rope_layout(tiny_model_dir, tmp_path, monkeypatch):
+    """A small random Llama (grouped-query attention, untied output) with the tiny model's tokenizer, exported as f16."""
+    import gguf
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=4096, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                         num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=False, eos_token_id=2,
+                         pad_token_id=0, bos_token_id=None)  # fmt: skip
+    model, model_dir = LlamaForCausalLM(config), tmp_path / "tiny-llama"
+    model.save_pretrained(model_dir)
+    for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
+        shutil.copy(tiny_model_dir / name, model_dir / name)
+    job = tmp_path / "job"
+    code = export_in_process(monkeypatch, f"model_name_or_path={model_dir}", "finetuning_type=full", "export_gguf=f16", f"output_dir={job}")
+    assert code == 0 and json.loads((job / "export_check.json").read_text())["passed"]
+
+    reader = gguf.GGUFReader(job / "model" / "model-f16.gguf")
+    assert reader.get_field("general.architecture").contents() == "llama"
+    assert reader.get_field("llama.context_length").contents() == 512
+    tensors = {tensor.name: tensor for tensor in reader.tensors}
+    assert len(tensors) == 3 + 9 * 2  # token_embd, output_norm, output (untied), then nine per block
+    weights = model.state_dict()
+    for hf_name, gguf_name, heads in (("q_proj", "attn_q", 4), ("k_proj", "attn_k", 2), ("v_proj", "attn_v", None)):
+        hf = weights[f"model.layers.1.self_attn.{hf_name}.weight"].numpy()
+        expected = llama_cpp_permute(hf, 4, heads) if heads else hf  # v is not rotated, so not permuted
+        assert np.array_equal(np.asarray(tensors[f"blk.1.{gguf_name}.weight"].data).reshape(hf.shape), expected.astype(np.float16))
+
+
 def test_the_check_catches_a_corrupted_shard(exported, lora_run, tmp_path):
     from workflows.config import load_config
     from workflows.export import check
@@ -180,6 +225,68 @@ def test_the_check_catches_a_corrupted_shard(exported, lora_run, tmp_path):
     clean = check.CheckReport()
     check.check_weights(clean, exported / "model", state_dict)
     assert clean.passed
+
+
+def test_several_adapters_are_merged_in_order_under_the_template_the_last_run_recorded(lora_run, tiny_model_dir, tmp_path, monkeypatch):
+    """The LoRA run, then a copy of it whose run.yaml records `template: vicuna`: both deltas end up in the weights,
+    and the written tokenizer renders the last adapter's template (not the tokenizer's own ChatML)."""
+    import yaml
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from workflows.templates import get_template
+
+    second = tmp_path / "second"
+    shutil.copytree(lora_run, second)
+    recorded = yaml.safe_load((second / "run.yaml").read_text())
+    (second / "run.yaml").write_text(yaml.safe_dump({**recorded, "template": "vicuna"}))
+    export_dir = tmp_path / "merged"
+    adapters = f"adapter_name_or_path={lora_run},{second}"
+    assert export_in_process(monkeypatch, adapters, f"export_dir={export_dir}", f"output_dir={tmp_path / 'job'}") == 0
+
+    first_merged = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir), lora_run).merge_and_unload()
+    reference = PeftModel.from_pretrained(first_merged, second).eval()
+    models = (AutoModelForCausalLM.from_pretrained(export_dir).eval(), reference, base_plus_adapter(tiny_model_dir, lora_run))
+    with torch.no_grad():
+        merged, expected, once = (model(torch.tensor([[5, 17, 42, 99, 7, 300, 12, 8]])).logits for model in models)
+    assert (merged - expected).abs().max().item() < 1e-5
+    assert (merged - once).abs().max().item() > 1e-4, "the second adapter was not merged"
+
+    conversation = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
+    vicuna = get_template("vicuna", AutoTokenizer.from_pretrained(tiny_model_dir))
+    assert AutoTokenizer.from_pretrained(export_dir).apply_chat_template(conversation, tokenize=False) == vicuna.render(conversation)
+    assert "2 LoRA adapter(s) merged in order" in (export_dir / "README.md").read_text()
+
+
+def test_a_failed_check_fails_the_export_with_exit_1_naming_the_difference_and_writes_no_export_dir(lora_run, tmp_path, monkeypatch):
+    """A logits bound no export can meet stands in for a broken write (the corrupted-shard test shows the checks catch one)."""
+    from workflows.export import check
+
+    monkeypatch.setitem(check.LOGITS_TOLERANCE, "float32", -1.0)
+    export_dir = tmp_path / "never"
+    code = export_in_process(monkeypatch, f"adapter_name_or_path={lora_run}", f"export_dir={export_dir}", f"output_dir={tmp_path / 'job'}")
+    status = json.loads((tmp_path / "job" / "status.json").read_text())
+    assert code == 1 and (status["state"], status["exit_code"]) == ("failed", 1)
+    assert "logits: largest difference" in status["error"] and f"nothing was put in {export_dir}" in status["error"]
+    report = json.loads((tmp_path / "job" / "export_check.json").read_text())
+    assert not report["passed"] and [c["name"] for c in report["checks"] if not c["passed"]] == ["logits"]
+    assert not export_dir.exists() and not list(tmp_path.glob(".never.partial-*"))
+
+
+def test_an_export_stopped_before_writing_leaves_nothing(lora_run, tmp_path):
+    from workflows.config import load_config
+    from workflows.export.command import export
+    from workflows.run_dir import RunDirectory
+
+    class Stopped:
+        received = "SIGTERM"
+
+    run_dir = RunDirectory(tmp_path / "job", "export")
+    run_dir.path.mkdir()
+    config = load_config(None, {"adapter_name_or_path": str(lora_run), "export_dir": str(tmp_path / "model")})
+    outcome = export(config, run_dir, Stopped(), ["export"])
+    assert outcome.state == "aborted" and "nothing was exported" in outcome.note
+    assert not (tmp_path / "model").exists() and not list(tmp_path.glob(".model.partial-*"))
 
 
 @pytest.mark.parametrize(
@@ -223,6 +330,7 @@ def test_unknown_gguf_type_and_unsupported_architecture_are_named():
         load_config(None, {"export_gguf": "q3_k_m"})
     with pytest.raises(ConfigError, match="GPTNeoXForCausalLM"):
         gguf_architecture({"architectures": ["GPTNeoXForCausalLM"]})
+    assert gguf_architecture({"architectures": ["MistralForCausalLM"]}) == "llama"  # llama.cpp runs Mistral as Llama
     with pytest.raises(ConfigError, match="Not enough disk space"):
         check_disk_space(10**10, Path("."), free=10**9)
 
