@@ -2,7 +2,7 @@
 
 Also checks that LLaMA-Factory's evaluation-only YAML files run through
 `train`: ``do_predict`` (with ``predict_with_generate``) runs the predict job,
-``do_eval`` the loss evaluation.
+``do_eval`` the loss evaluation; and that predict refuses bad input (exit 2) before it generates or writes anything.
 """
 
 import json
@@ -86,3 +86,25 @@ def test_eval_loss_and_perplexity_fall_after_training(identity_model, tmp_path):
 def test_train_with_do_predict_and_do_train_is_refused(tiny_model_dir, tmp_path):
     result = run_cli("train", "do_train=true", "do_predict=true", "dataset=identity", f"output_dir={tmp_path}")
     assert result.returncode == 2 and "`do_train: true` with `do_predict: true`" in result.stderr
+
+
+def test_predict_refuses_answerless_data_and_another_models_adapter_before_generating(tiny_model_dir, tmp_path, monkeypatch):
+    from tests.conftest import PROJECT_ROOT
+    from workflows.cli import main
+
+    monkeypatch.chdir(PROJECT_ROOT)
+    monkeypatch.setenv("LLAMABOARD_LOG_TO_STDOUT_ONLY", "1")
+    (tmp_path / "dataset_info.json").write_text(json.dumps({"blank": {"file_name": "blank.json"}}))
+    (tmp_path / "blank.json").write_text(json.dumps([{"instruction": "Who are you?", "output": ""}, {"instruction": "Hi", "output": " "}]))
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "Qwen/Qwen2.5-0.5B-Instruct", "peft_type": "LORA"}))
+    for name, overrides, message in (
+        ("blank", ["eval_dataset=blank", f"dataset_dir={tmp_path}"], "empty answer"),
+        ("other_base", ["eval_dataset=identity", f"adapter_name_or_path={adapter}"], "was trained on `Qwen/Qwen2.5-0.5B-Instruct`"),
+    ):
+        out = tmp_path / name
+        assert main(["predict", *overrides, f"output_dir={out}"]) == 2, name
+        status = json.loads((out / "status.json").read_text())
+        assert status["state"] == "failed" and message in status["error"], status["error"]
+        assert not (out / "generated_predictions.jsonl").exists() and not (out / "predict_results.json").exists()

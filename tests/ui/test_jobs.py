@@ -1,9 +1,11 @@
-"""A non-training job goes through the same queue, run directory and history as training: a real predict subprocess."""
+"""Non-training jobs go through the same queue, run directory and history as training (a real predict subprocess), and
+the history shows every kind with its headline result."""
 
 import json
 import shutil
 import time
 
+import yaml
 from conftest import PROJECT_ROOT
 from run_dirs import write_run
 
@@ -62,3 +64,30 @@ def test_a_predict_job_waits_in_the_queue_behind_training_then_runs_and_shows_in
     assert [row.cells[0] for row in history_rows(find_runs(workspace.saves_dir), {}, workspace.saves_dir, "en", ("train",))] == [
         "llamaboard-tiny/lora/training"
     ]
+
+
+def test_the_history_shows_each_kind_of_job_with_its_headline_result(tmp_path):
+    """Benchmark average, eval loss and export check, read from the files each job writes (formats of workflows/run_dir.py)."""
+    saves = tmp_path / "saves"
+    average = {"categories": {"Average": {"accuracy": 31.25, "correct": 5, "total": 16}}}
+    jobs = {
+        "eval/mmlu": ("eval", {"task": "mmlu_test"}, {"results.json": average}),
+        "eval/loss": ("eval", {"dataset": "identity"}, {"eval_results.json": {"eval_loss": 1.23456, "perplexity": 3.437}}),
+        "export/good": ("export", {}, {"export_check.json": {"passed": True, "checks": []}}),
+        "export/bad": ("export", {}, {"export_check.json": {"passed": False, "checks": []}}),
+    }
+    for name, (kind, config, files) in jobs.items():
+        job = saves / "llamaboard-tiny" / name
+        job.mkdir(parents=True)
+        (job / "run.yaml").write_text(yaml.safe_dump({"model_name_or_path": "llamaboard-tiny", **config}))
+        (job / "status.json").write_text(json.dumps({"kind": kind, "state": "finished", "pid": 1}))
+        for file_name, payload in files.items():
+            (job / file_name).write_text(json.dumps(payload))
+    rows = history_rows(find_runs(saves), {}, saves, "en", ("eval", "export"))
+    assert {row.cells[0]: (row.state.kind, row.cells[5], row.cells[8]) for row in rows} == {
+        "llamaboard-tiny/eval/mmlu": ("eval", "mmlu_test", "avg 31.25%"),
+        "llamaboard-tiny/eval/loss": ("eval", "identity", "eval loss 1.2346"),
+        "llamaboard-tiny/export/good": ("export", "", "check passed"),
+        "llamaboard-tiny/export/bad": ("export", "", "check failed"),
+    }
+    assert history_rows(find_runs(saves), {}, saves, "en", ("train",)) == []
