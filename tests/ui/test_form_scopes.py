@@ -1,4 +1,5 @@
-"""Two tabs showing the same config keys keep separate controls; the extra-arguments box is validated by the schema."""
+"""Two tabs showing the same config keys keep separate controls; the extra-arguments box is validated by the schema;
+optional field types are read alike however they are spelled."""
 
 import gradio as gr
 import pytest
@@ -60,3 +61,16 @@ def test_extra_arguments_are_yaml_or_json_checked_by_the_schema(tmp_path):
     assert "include_num_input_tokens_seen: true" in run.yaml_text
     with pytest.raises(ConfigError, match="Did you mean `torch_compile`"):
         prepare_run({**values, **parse_extra_args("torch_compil: true")}, "extra2", [], workspace)
+
+
+def test_optional_fields_are_read_alike_in_every_spelling():
+    """Controls and the config loader unwrap optional types with one function, which knows ``X | None`` too."""
+    from typing import Literal, Optional, Union
+
+    from workflows.config.loader import split_optional
+
+    for annotation in (Optional[int], Union[int, None], int | None, None | int):
+        assert split_optional(annotation) == (int, True), annotation
+    assert split_optional(Literal["a", "b"] | None) == (Literal["a", "b"], True)
+    assert split_optional(int) == (int, False) and split_optional(Union[int, str]) == (Union[int, str], False)
+    assert split_optional(int | float | None) == (Union[int, float], True)
