@@ -7,7 +7,7 @@ from pathlib import Path
 from workflows.config.schema import ModelArgs
 from workflows.errors import ModelError
 from workflows.models.quantization import quantization_config, unsupported_by_transformers
-from workflows.models.speedups import load_unsloth_model
+from workflows.models.speedups import check_speedups, load_unsloth_model
 from workflows.models.tiny import build_tiny_model, is_builtin
 
 logger = logging.getLogger(__name__)
@@ -65,11 +65,13 @@ def load_model(model_args: ModelArgs, tokenizer, *, cutoff_len: int | None = Non
     """The base model, ready for training setup or inference (``merge_adapters`` applies adapters).
 
     ``model_class`` replaces AutoModelForCausalLM (the reward model is an AutoModelForSequenceClassification).
-    ``pure_bf16`` loads the weights in bfloat16 whatever ``compute_dtype`` says.
+    ``pure_bf16`` loads the weights in bfloat16 whatever ``compute_dtype`` says. A speed-up this machine
+    cannot run (``flash_attn: fa2`` without flash-attn or CUDA, say) is refused before anything loads.
     """
     import torch
     from transformers import AutoModelForCausalLM
 
+    check_speedups(model_args)
     path = resolve_model_path(model_args.model_name_or_path)
     if model_class is None:
         _refuse_reward_model(path)
