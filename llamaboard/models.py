@@ -49,7 +49,8 @@ def check_model(model: str, roots: list[Path]) -> str:
 def adapter_choices(saves_dir: Path, model: str, finetuning_type: str) -> list[tuple[str, str]]:
     """(label, path) for every final model or adapter and every ``checkpoint-N`` of this model's runs with this method.
 
-    Runs are recognised by their run.yaml, wherever under saves/ they were written.
+    Runs are recognised by their run.yaml, wherever under saves/ they were written. Reward models (stage rm) are
+    left out: they score answers and cannot chat or carry a language model (the RLHF reward model picker offers them).
     """
     choices = []
     for run_dir in find_runs(saves_dir):
@@ -57,7 +58,8 @@ def adapter_choices(saves_dir: Path, model: str, finetuning_type: str) -> list[t
             continue
         config = read_run_config(run_dir)
         if (
-            model_folder_name(str(config.get("model_name_or_path") or "")) != model_folder_name(model)
+            config.get("stage") == "rm"
+            or model_folder_name(str(config.get("model_name_or_path") or "")) != model_folder_name(model)
             or config.get("finetuning_type", "lora") != finetuning_type
         ):
             continue

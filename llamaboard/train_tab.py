@@ -18,6 +18,7 @@ from llamaboard.datasets import dataset_names
 from llamaboard.form import Form, FormScope
 from llamaboard.job_controls import build_job_controls, wire_job_controls
 from llamaboard.locales import message
+from llamaboard.model_pickers import PICKER_KINDS, confine_picked_paths, wire_model_pickers
 from llamaboard.notices import error_notice, notice
 from llamaboard.paths import Workspace
 from llamaboard.run_builder import PreparedRun, prepare_run
@@ -72,7 +73,7 @@ ACCORDIONS = {
     ),
 }
 RLHF_STAGES = ("rm", "dpo", "kto", "ppo")
-FIELD_KINDS = {"dataset": "names", "eval_dataset": "names"}  # comma-separated names shown as multi-selects
+FIELD_KINDS = {"dataset": "names", "eval_dataset": "names", **PICKER_KINDS}  # datasets: comma-separated names as multi-selects
 # Keys set elsewhere: output_dir from the run name, resume_from_checkpoint by Resume; do_train and
 # overwrite_output_dir are fixed for runs started here (a new run directory each time).
 # do_eval / do_predict / predict_with_generate are the Evaluate & Predict tab's own jobs; pissa_convert
@@ -133,7 +134,7 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
 
     def prepare(data: dict) -> PreparedRun:
         values = {**scope.config_values(data), **engine_settings(data[scale_out.engine]), **parse_extra_args(data[extra_args])}
-        return prepare_run(values, data[run_name], data[bar.devices] or [], workspace)
+        return prepare_run(confine_picked_paths(values, workspace), data[run_name], data[bar.devices] or [], workspace)
 
     def refresh_datasets(folder: str, chosen_stage: str) -> tuple:
         try:
@@ -204,6 +205,7 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
         trigger_mode="always_last",
     )
     stage.input(keep_fitting_datasets, [dataset_dir, stage, dataset, scope.fields["eval_dataset"]], dataset_outputs[:2])
+    wire_model_pickers(demo, scope.fields, workspace, RLHF_STAGES)
     wire_job_controls(
         controls,
         inputs=form_inputs,
