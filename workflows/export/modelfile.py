@@ -3,7 +3,11 @@
 The pieces are read off the template itself by rendering marker messages, so
 named templates and ``auto`` (a Jinja template) are handled alike: what comes
 before the first message (prefix), around a system prompt, around a user turn,
-the generation header and what ends an answer.
+the generation header, what opens an answer in the history (the header plus any
+text the answer slot starts with, such as Llama 2's space) and what ends one.
+A last assistant message is left open, as Ollama's own templates do: Ollama
+continues it. The TEMPLATE has no ``{{-`` / ``-}}`` markers: Go's trimming would
+also eat the newline or space a piece ends with (the newline after ``<|im_end|>``).
 """
 
 from dataclasses import dataclass
@@ -19,6 +23,7 @@ class TurnPieces:
     system: tuple[str, str] | None  # (before, after) the system text; None when the template puts it elsewhere
     user: tuple[str, str]
     header: str  # generation prompt
+    answer_open: str  # before an answer of the history
     answer_end: str
 
 
@@ -29,10 +34,11 @@ def turn_pieces(template: ChatTemplate) -> TurnPieces:
     followed = template.render([user, {"role": "assistant", "content": _ANSWER}, user])  # ... ANSWER + answer_end + user_open + USER ...
     before_user, user_close = plain.split(_USER)
     header = asked.split(_USER)[1][len(user_close) :]
+    answer_open = followed.split(_ANSWER)[0].split(_USER)[1][len(user_close) :]
     between = followed.split(_ANSWER)[1].split(_USER)[0]  # answer_end + user_open
     user_open = _common_suffix(before_user, between, getattr(template, "tokenizer", None))
     prefix, answer_end = before_user[: len(before_user) - len(user_open)], between[: len(between) - len(user_open)]
-    return TurnPieces(prefix, _system_pieces(template, prefix, user_open), (user_open, user_close), header, answer_end)
+    return TurnPieces(prefix, _system_pieces(template, prefix, user_open), (user_open, user_close), header, answer_open, answer_end)
 
 
 def _system_pieces(template: ChatTemplate, prefix: str, user_open: str) -> tuple[str, str] | None:
@@ -73,13 +79,13 @@ def ollama_modelfile(gguf_name: str, template: ChatTemplate, default_system: str
     pieces = turn_pieces(template)
     body = _go(pieces.prefix)
     if pieces.system:
-        body += "{{- if .System }}" + _go(pieces.system[0]) + "{{ .System }}" + _go(pieces.system[1]) + "{{ end }}"
+        body += "{{ if .System }}" + _go(pieces.system[0]) + "{{ .System }}" + _go(pieces.system[1]) + "{{ end }}"
     body += (
-        "{{- range $i, $_ := .Messages }}{{- $last := eq (len (slice $.Messages $i)) 1 }}"
-        '{{- if eq .Role "user" }}' + _go(pieces.user[0]) + "{{ .Content }}" + _go(pieces.user[1])
-        + "{{- if $last }}" + _go(pieces.header) + "{{ end }}"
-        + '{{- else if eq .Role "assistant" }}' + "{{ .Content }}{{ if not $last }}" + _go(pieces.answer_end) + "{{ end }}"
-        + "{{- end }}{{- end }}"
+        "{{ range $i, $_ := .Messages }}{{ $last := eq (len (slice $.Messages $i)) 1 }}"
+        '{{ if eq .Role "user" }}' + _go(pieces.user[0]) + "{{ .Content }}" + _go(pieces.user[1])
+        + "{{ if $last }}" + _go(pieces.header) + "{{ end }}"
+        + '{{ else if eq .Role "assistant" }}' + _go(pieces.answer_open) + "{{ .Content }}{{ if not $last }}" + _go(pieces.answer_end)
+        + "{{ end }}{{ end }}{{ end }}"
     )  # fmt: skip
     lines = [f"FROM ./{gguf_name}", f'TEMPLATE """{body}"""']
     lines += [f'PARAMETER stop "{word}"' for word in template.stop_words if word]
