@@ -9,6 +9,7 @@ import threading
 import gradio as gr
 
 from llamaboard.devices import detect_devices
+from llamaboard.launcher import start_fork_server
 from llamaboard.paths import Workspace
 from llamaboard.run_queue import RunQueue, run_queue_worker
 from llamaboard.ui import CSS, build_ui
@@ -27,5 +28,6 @@ def main() -> None:
     _, local_url, share_url = demo.launch(**settings.launch_kwargs(), css=CSS, i18n=GRADIO_MISSING_TRANSLATIONS)
     announce("LlamaBoard", local_url, share_url)
     run_queue_worker(RunQueue(workspace.workdir))
+    start_fork_server()  # after start-up: its imports would slow the first page
     threading.Thread(target=detect_devices, name="detect-devices", daemon=True).start()  # after start-up, not during it
     demo.block_thread()

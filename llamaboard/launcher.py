@@ -4,8 +4,14 @@ A job (train, eval, predict or export) is started detached (its own session
 and process group, stdout/stderr appended to ``running_log.txt``), so it
 keeps going when the browser or the UI process goes away. What was started is
 recorded in the run directory's ``launch.json``; nothing is kept in memory.
+
+The UI process starts a fork server (``workflows.forkserver``) where the
+machine allows it; a job is then a fork of that server, with torch and
+transformers already imported, and otherwise a plain subprocess. Both run the
+same command, the one ``Launch.shell_command`` shows.
 """
 
+import atexit
 import os
 import shlex
 import signal
@@ -15,7 +21,9 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Optional
 
+from workflows.forkserver import ForkServer, available
 from workflows.run_dir import (
     JOB_KINDS,
     LAUNCH_FILE,
@@ -41,8 +49,12 @@ class Launch:
         if self.kind not in JOB_KINDS:
             raise ValueError(f"unknown job kind {self.kind!r}; expected one of {JOB_KINDS}")
 
+    def args(self) -> list[str]:
+        """What follows ``python -m workflows``."""
+        return [self.kind, str(self.run_dir / RUN_CONFIG_FILE), *self.overrides]
+
     def argv(self) -> list[str]:
-        return [sys.executable, "-m", "workflows", self.kind, str(self.run_dir / RUN_CONFIG_FILE), *self.overrides]
+        return [sys.executable, "-m", "workflows", *self.args()]
 
     def full_env(self) -> dict[str, str]:
         """The variables this launch sets on top of the UI's environment."""
@@ -62,26 +74,48 @@ class Launch:
         return cls(Path(data["run_dir"]), tuple(data.get("overrides", ())), dict(data.get("env", {})), data.get("kind", "train"))
 
 
+_fork_server: Optional[ForkServer] = None
+
+
+def start_fork_server() -> None:
+    """Start this process's fork server (on machines that allow it); ``start`` then forks jobs from it."""
+    global _fork_server
+    if _fork_server is None and available(dict(os.environ)):
+        _fork_server = ForkServer()
+        _fork_server.start()
+        atexit.register(_fork_server.stop)
+
+
 def start(launch: Launch, workdir: Path) -> int:
     """Start the job detached and record it in ``launch.json``; returns its pid."""
     run_dir = launch.run_dir
     (run_dir / STATUS_FILE).unlink(missing_ok=True)  # a resumed run's old final state must not show as current
-    with open(run_dir / RUNNING_LOG_FILE, "ab") as log:
+    log_path = run_dir / RUNNING_LOG_FILE
+    with open(log_path, "ab") as log:
         log.write(f"\n[llamaboard] {datetime.now().isoformat(timespec='seconds')} {launch.shell_command(workdir)}\n".encode())
-        log.flush()
+    env = {**os.environ, **launch.full_env()}
+    pid = _fork_server.fork_job(launch.args(), workdir, env, log_path) if _fork_server else None
+    forked = pid is not None
+    if not forked:
+        pid = _start_process(launch.argv(), workdir, env, log_path)
+    record = {
+        **launch.to_json(),
+        "pid": pid,
+        "command": launch.argv(),
+        "forked": forked,
+        "launched_at": datetime.now().isoformat(timespec="seconds"),
+    }
+    write_json_atomic(run_dir / LAUNCH_FILE, record)
+    return pid
+
+
+def _start_process(argv: list[str], workdir: Path, env: dict[str, str], log_path: Path) -> int:
+    with open(log_path, "ab") as log:
         process = subprocess.Popen(
-            launch.argv(),
-            cwd=workdir,
-            env={**os.environ, **launch.full_env()},
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            argv, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
     # Reap the child when it exits, so its pid stops looking alive while this UI runs.
     threading.Thread(target=process.wait, name=f"reap-{process.pid}", daemon=True).start()
-    record = {**launch.to_json(), "pid": process.pid, "command": launch.argv(), "launched_at": datetime.now().isoformat(timespec="seconds")}
-    write_json_atomic(run_dir / LAUNCH_FILE, record)
     return process.pid
 
 
