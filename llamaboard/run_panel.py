@@ -133,7 +133,7 @@ def build_run_panel(
         _choose_run(view, view.history)
         history = view.unless_shown("history", (lang, [row.cells for row in view.history]), history_table(view.history, lang))
         if view.run_dir is None:
-            empty = f'<div class="lb-progress-text">{message(lang, "no_runs_yet")}</div>'
+            empty = f'<div class="lb-progress-text">{message(lang, "no_runs_yet" if shows_loss else "no_jobs_yet")}</div>'
             return {
                 view_state: view,
                 progress: empty,
