@@ -12,6 +12,7 @@ also eat the newline or space a piece ends with (the newline after ``<|im_end|>`
 
 from dataclasses import dataclass
 
+from workflows.errors import UserError
 from workflows.templates import ChatTemplate
 
 _SYSTEM, _USER, _ANSWER = "\x00SYSTEM\x00", "\x00USER\x00", "\x00ANSWER\x00"
@@ -38,19 +39,29 @@ def turn_pieces(template: ChatTemplate) -> TurnPieces:
     between = followed.split(_ANSWER)[1].split(_USER)[0]  # answer_end + user_open
     user_open = _common_suffix(before_user, between, getattr(template, "tokenizer", None))
     prefix, answer_end = before_user[: len(before_user) - len(user_open)], between[: len(between) - len(user_open)]
-    return TurnPieces(prefix, _system_pieces(template, prefix, user_open), (user_open, user_close), header, answer_open, answer_end)
+    prefix, system = _system_pieces(template, prefix, user_open)
+    return TurnPieces(prefix, system, (user_open, user_close), header, answer_open, answer_end)
 
 
-def _system_pieces(template: ChatTemplate, prefix: str, user_open: str) -> tuple[str, str] | None:
+def _system_pieces(template: ChatTemplate, prefix: str, user_open: str) -> tuple[str, tuple[str, str] | None]:
+    """(prefix, (before, after) the system text): ``prefix`` as found, unless the template writes its default system
+    prompt when none is given (Qwen 2.5, Vicuna ...): then that block is the system one, filled by Ollama's ``.System``
+    (the Modelfile's SYSTEM line holds the default). None for a system prompt that goes inside a user turn."""
     try:
         text = template.render([{"role": "system", "content": _SYSTEM}, {"role": "user", "content": _USER}], add_generation_prompt=True)
-    except Exception:  # a template that refuses a system prompt (Gemma 2)
-        return None
+    except UserError:  # a template that refuses a system prompt (Gemma 2)
+        return prefix, None
     before, after = text.split(_SYSTEM)
     after = after.split(_USER)[0]
-    if not before.startswith(prefix) or not after.endswith(user_open):
-        return None  # the system prompt goes inside a user turn: left to the default system line
-    return before[len(prefix) :], after[: len(after) - len(user_open)]
+    if not after.endswith(user_open):
+        return prefix, None  # the system prompt goes inside a user turn
+    close = after[: len(after) - len(user_open)]
+    if before.startswith(prefix):
+        return prefix, (before[len(prefix) :], close)
+    default = getattr(getattr(template, "spec", None), "default_system", None)
+    if default and prefix == before + default + close:
+        return "", (before, close)
+    return prefix, None
 
 
 def _common_suffix(first: str, second: str, tokenizer=None) -> str:
