@@ -17,6 +17,7 @@ read from its run directory; nothing is kept in memory but what was last shown.
 """
 
 import json
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
@@ -24,13 +25,14 @@ from typing import Any, Optional
 import gradio as gr
 
 from llamaboard.datasets import dataset_names
+from llamaboard.export_tab import source_values
 from llamaboard.form import Form
 from llamaboard.job_controls import build_job_controls, wire_job_controls
 from llamaboard.leaderboard import build_leaderboard
 from llamaboard.locales import message
 from llamaboard.notices import notice
 from llamaboard.paths import Workspace
-from llamaboard.run_builder import PreparedRun, prepare_run
+from llamaboard.run_builder import PreparedRun, prepare_run, render_yaml
 from llamaboard.run_panel import RunView, build_run_panel
 from llamaboard.run_queue import RunQueue
 from llamaboard.top_bar import TopBar
@@ -86,6 +88,23 @@ def mode_values(mode: str, values: dict[str, Any], bar_keys: set[str]) -> dict[s
     if mode != "benchmark" and not chosen.get("dataset"):
         raise ConfigError("`dataset`: choose one or more datasets from dataset_info.json.")
     return {**chosen, **MODE_FLAGS[mode]}
+
+
+def checkpoint_as_model(prepared: PreparedRun) -> PreparedRun:
+    """A full or freeze run's checkpoint picked in the top bar is itself the model evaluated, as in Chat and Export
+    (LoRA and OFT selections stay adapters); the job folder keeps the base model's name, beside its other evaluations."""
+    config, model = prepared.config, prepared.config.model
+    chosen = source_values(
+        {
+            "model_name_or_path": model.model_name_or_path,
+            "finetuning_type": config.finetuning.finetuning_type,
+            "adapter_name_or_path": model.adapter_name_or_path,
+        }
+    )
+    if chosen["adapter_name_or_path"] == model.adapter_name_or_path:
+        return prepared
+    config = config.replace(model_name_or_path=chosen["model_name_or_path"], adapter_name_or_path=None)
+    return replace(prepared, config=config, yaml_text=render_yaml(config))
 
 
 def _read_json(path: Path) -> Optional[Any]:
@@ -230,7 +249,7 @@ def build_evaluate_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Work
         values = mode_values(chosen, scope.config_values(data), bar_keys)
         if values.get("task_dir"):
             values["task_dir"] = str(workspace.confine(values["task_dir"], "task_dir"))
-        return prepare_run(values, data[run_name], data[bar.devices] or [], workspace, kind=MODE_KIND[chosen])
+        return checkpoint_as_model(prepare_run(values, data[run_name], data[bar.devices] or [], workspace, kind=MODE_KIND[chosen]))
 
     def switch_mode(chosen: str, current_name: str) -> dict:
         return {

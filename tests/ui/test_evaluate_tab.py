@@ -1,5 +1,6 @@
 """The Evaluate & Predict tab in a real browser: a predict job on the built-in tiny model, watched to its scores,
-and the Train and Evaluate tabs keeping separate controls for the keys they share."""
+and the Train and Evaluate tabs keeping separate controls for the keys they share; and, without a browser, the
+results tables and the top bar's choice as the job's model."""
 
 import json
 import re
@@ -106,3 +107,24 @@ def test_benchmark_results_and_answers_become_tables(tmp_path):
     assert table["data"] == [["Average", "", 50.0, 1, 2], ["STEM", "", "", 0, 0], ["abstract algebra", "STEM", 50.0, 1, 2]]
     assert predictions_table(tmp_path, "en")["data"] == [["abstract_algebra", 1, "A", "A", True]]
     assert metrics_table(tmp_path / "missing", "en") is None and predictions_table(None, "en") is None
+
+
+def test_a_full_runs_checkpoint_picked_in_the_top_bar_is_the_model_evaluated(tmp_path):
+    """As in Chat and Export: LoRA selections stay adapters, a full run's checkpoint becomes model_name_or_path."""
+    from llamaboard.evaluate_tab import checkpoint_as_model, mode_values
+    from llamaboard.paths import Workspace
+    from llamaboard.run_builder import prepare_run
+
+    workspace = Workspace.from_env({"LLAMABOARD_WORKDIR": str(tmp_path)})
+    checkpoint = tmp_path / "saves" / "llamaboard-tiny" / "full" / "run" / "checkpoint-5"
+    checkpoint.mkdir(parents=True)
+    bar = {"model_name_or_path": "llamaboard-tiny", "finetuning_type": "full", "adapter_name_or_path": str(checkpoint)}
+    values = mode_values("predict", {**bar, "dataset": "identity"}, set(bar))
+    full = checkpoint_as_model(prepare_run(values, "on_checkpoint", [], workspace, kind="predict"))
+    assert full.run_dir == tmp_path / "saves" / "llamaboard-tiny" / "predict" / "on_checkpoint"  # beside the base model's jobs
+    assert (full.config.model.model_name_or_path, full.config.model.adapter_name_or_path) == (str(checkpoint), None)
+    written = yaml.safe_load(full.yaml_text)
+    assert (written["model_name_or_path"], written["adapter_name_or_path"]) == (str(checkpoint), None)
+    assert written["output_dir"] == str(full.run_dir)
+    lora = checkpoint_as_model(prepare_run({**values, "finetuning_type": "lora"}, "on_adapter", [], workspace, kind="predict"))
+    assert (lora.config.model.model_name_or_path, lora.config.model.adapter_name_or_path) == ("llamaboard-tiny", str(checkpoint))
