@@ -26,6 +26,7 @@ from typing import Optional
 
 import psutil
 
+from llamaboard.launcher import fork_server
 from workflows.api.process import free_port, start_api, stop_api
 
 LEASE_S = 180.0
@@ -70,7 +71,8 @@ class ChatServer:
         self.unload()
         port, key = free_port(), secrets.token_urlsafe(16)
         env = {"API_KEY": key, "API_MODEL_NAME": "", "LLAMABOARD_EXIT_WITH_PARENT": str(os.getpid())}
-        self._process = start_api(overrides, port, env, log=log, cwd=self.workdir)  # paths mean what they mean in the workdir
+        # in the workdir, relative paths in overrides mean what they mean there
+        self._process = start_api(overrides, port, env, log=log, cwd=self.workdir, fork_server=fork_server())
         try:
             self._client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=key, max_retries=0)
             self.model = self._client.models.list().data[0].id

@@ -86,6 +86,11 @@ def start_fork_server() -> None:
         atexit.register(_fork_server.stop)
 
 
+def fork_server() -> Optional[ForkServer]:
+    """This process's fork server, when ``start_fork_server`` started one."""
+    return _fork_server
+
+
 def start(launch: Launch, workdir: Path) -> int:
     """Start the job detached and record it in ``launch.json``; returns its pid."""
     run_dir = launch.run_dir

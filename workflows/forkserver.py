@@ -23,6 +23,9 @@ Why forking is safe here:
   are small beside model loading). See ``available``.
 
 The server lives as long as the process that started it (checked every second).
+The Chat tab's model servers (``python -m workflows api``) start the same way;
+``ForkedProcess`` lets their caller drive a forked process like a subprocess.
+
 One request per connection on a Unix socket in a private folder: a JSON line
 ``{"args": [...], "cwd": ..., "env": {...}, "log": ...}`` answered by
 ``{"pid": N}``; ``{"ping": true}`` is answered with the server's module count.
@@ -36,8 +39,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Optional
+
+from workflows.run_dir import pid_alive
 
 PRELOADED = (
     "torch",
@@ -67,6 +73,8 @@ IMPORT_TIME_PREFIXES = (
     "LD_",
 )
 """Environment variables a pre-imported library may have read already: a job that sets them differently is not forked."""
+STARTUP_ONLY = frozenset({"PYTHONSAFEPATH"})
+"""Read by the interpreter only as it starts (the server has it set): a job may set it or not."""
 DISABLE_VARIABLE = "LLAMABOARD_FORK_SERVER"
 GPU_DRIVER_PATHS = ("/proc/driver/nvidia", "/dev/nvidiactl", "/dev/kfd")
 
@@ -77,7 +85,7 @@ def available(environ: dict[str, str]) -> bool:
 
 
 def same_import_environment(server_env: dict[str, str], job_env: dict[str, str]) -> bool:
-    names = {name for name in (*server_env, *job_env) if name.startswith(IMPORT_TIME_PREFIXES)}
+    names = {name for name in (*server_env, *job_env) if name.startswith(IMPORT_TIME_PREFIXES)} - STARTUP_ONLY
     return all(server_env.get(name) == job_env.get(name) for name in names)
 
 
@@ -129,6 +137,42 @@ class ForkServer:
             return None
 
 
+class ForkedProcess:
+    """A process the server forked, with the part of ``subprocess.Popen``'s interface its starters use.
+
+    The server reaps it, so its exit code is not known: ``returncode`` becomes -1 once it has ended.
+    """
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: Optional[int] = None
+
+    def poll(self) -> Optional[int]:
+        if self.returncode is None and not pid_alive(self.pid):
+            self.returncode = -1
+        return self.returncode
+
+    def wait(self, timeout: Optional[float] = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout)
+            time.sleep(0.05)
+        return self.returncode
+
+    def terminate(self) -> None:
+        self._signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self._signal(signal.SIGKILL)
+
+    def _signal(self, number: int) -> None:
+        try:
+            os.kill(self.pid, number)
+        except ProcessLookupError:
+            pass
+
+
 def serve(socket_path: Path, parent_pid: int) -> None:
     """Import, then fork one job per request until the parent process is gone."""
     import importlib
@@ -150,6 +194,7 @@ def serve(socket_path: Path, parent_pid: int) -> None:
                 request = json.loads(connection.makefile("rb").readline() or b"{}")
                 reply = {"modules": len(sys.modules)} if request.get("ping") else {"pid": _fork(request, listener)}
                 connection.sendall(json.dumps(reply).encode() + b"\n")
+    shutil.rmtree(socket_path.parent, ignore_errors=True)  # its UI is gone and cannot clean up after a SIGKILL
 
 
 def _fork(request: dict, listener: socket.socket) -> int:

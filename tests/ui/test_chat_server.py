@@ -47,18 +47,27 @@ def test_two_servers_side_by_side_for_compare_mode(tiny_model_dir):
 
 
 KILLED_UI = """
-import sys
+import sys, time
+from llamaboard import launcher
 from llamaboard.chat_server import ChatServer
+if sys.argv[1] == "forked":
+    launcher.start_fork_server()
+    while not launcher.fork_server().socket_path.exists():
+        time.sleep(0.2)
 server = ChatServer()
 server.load(["do_sample=false"])
-print(server._process.pid, flush=True)
+print(server._process.pid, type(server._process).__name__, flush=True)
 sys.stdin.read()
 """
 
 
-def test_a_killed_ui_leaves_no_model_server_behind(tiny_model_dir):
-    ui = subprocess.Popen([sys.executable, "-c", KILLED_UI], cwd=PROJECT_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    server_pid = int(ui.stdout.readline())
+@pytest.mark.parametrize("start", ["forked", "plain"])
+def test_a_killed_ui_leaves_no_model_server_behind(tiny_model_dir, start):
+    command = [sys.executable, "-c", KILLED_UI, start]
+    ui = subprocess.Popen(command, cwd=PROJECT_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    pid_text, kind = ui.stdout.readline().split()
+    server_pid = int(pid_text)
+    assert kind == ("ForkedProcess" if start == "forked" else "Popen")  # forked from the UI's fork server, or started plainly
     assert psutil.Process(server_pid).is_running()
     ui.kill()  # SIGKILL: the UI gets no chance to unload anything
     ui.wait()

@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 from workflows.errors import ModelError
+from workflows.forkserver import ForkedProcess, ForkServer
 
 
 def free_port() -> int:
@@ -25,26 +26,34 @@ def free_port() -> int:
 
 
 def start_api(
-    overrides: list[str], port: int, env: dict | None = None, log: Path | None = None, timeout: float = 120, cwd: Path | None = None
-) -> subprocess.Popen:
+    overrides: list[str],
+    port: int,
+    env: dict | None = None,
+    log: Path | None = None,
+    timeout: float = 120,
+    cwd: Path | None = None,
+    fork_server: ForkServer | None = None,
+) -> subprocess.Popen | ForkedProcess:
     """The server for ``overrides`` on 127.0.0.1:``port``, returned once GET /v1/models answers (any status).
 
     It runs in ``cwd`` (the caller's folder by default), so relative paths in
     ``overrides`` mean what they mean there; the code comes from the install
     and that folder is kept off the module path (PYTHONSAFEPATH), so nothing in
     it can shadow a package. Its output goes to ``log`` (a temporary file by
-    default), never to a pipe nobody reads, which would stall a long-running server.
+    default), never to a pipe nobody reads, which would stall a long-running server. With a
+    ``fork_server`` it is forked from it where it can be (torch and transformers already imported).
     """
     environment = {**os.environ, "API_HOST": "127.0.0.1", "API_PORT": str(port), "PYTHONSAFEPATH": "1", **(env or {})}
     log = log or Path(tempfile.mkdtemp(prefix="llamaboard-api-")) / "api.log"
-    with log.open("w", encoding="utf-8") as output:
-        command = [sys.executable, "-m", "workflows", "api", *overrides]
-        process = subprocess.Popen(command, cwd=cwd, env=environment, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT)
+    log.write_text("", encoding="utf-8")
+    pid = fork_server.fork_job(["api", *overrides], Path(cwd or os.getcwd()), environment, log) if fork_server else None
+    process = ForkedProcess(pid) if pid else _start_process(["api", *overrides], cwd, environment, log)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             tail = log.read_text(encoding="utf-8", errors="replace")[-2000:]
-            raise ModelError(f"The API server exited with code {process.returncode} while starting:\n{tail}")
+            code = "" if isinstance(process, ForkedProcess) else f" with code {process.returncode}"
+            raise ModelError(f"The API server exited{code} while starting:\n{tail}")
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=1)
             return process
@@ -56,7 +65,13 @@ def start_api(
     raise ModelError(f"The API server did not answer within {timeout:.0f} s.")
 
 
-def stop_api(process: subprocess.Popen, timeout: float = 30) -> None:
+def _start_process(args: list[str], cwd: Path | None, environment: dict, log: Path) -> subprocess.Popen:
+    with log.open("a", encoding="utf-8") as output:
+        command = [sys.executable, "-m", "workflows", *args]
+        return subprocess.Popen(command, cwd=cwd, env=environment, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT)
+
+
+def stop_api(process: subprocess.Popen | ForkedProcess, timeout: float = 30) -> None:
     """End the server and wait, so its memory is back when this returns."""
     if process.poll() is None:
         process.terminate()

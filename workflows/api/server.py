@@ -15,6 +15,7 @@ import time
 
 from workflows.config import RunConfig
 from workflows.errors import ConfigError
+from workflows.run_dir import pid_alive
 
 
 def serve(config: RunConfig) -> int:
@@ -38,10 +39,13 @@ def serve(config: RunConfig) -> int:
 
 
 def _exit_with_parent(parent_pid: int) -> None:
-    """Stop serving, as SIGTERM does, once ``parent_pid`` is no longer this process's parent."""
+    """Stop serving, as SIGTERM does, once the process ``parent_pid`` (the UI) has ended.
+
+    Watched by pid rather than as this process's parent: a server the UI's fork server started is the fork server's child.
+    """
 
     def watch() -> None:
-        while os.getppid() == parent_pid:
+        while pid_alive(parent_pid):
             time.sleep(1)
         os.kill(os.getpid(), signal.SIGTERM)
 
