@@ -1,7 +1,7 @@
 """GPU check: tokens/s, MFU and peak GPU memory of LlamaBoard's training path against a plain transformers+peft loop.
 
     python bench/gpu_check.py            # one H200, about 5 minutes, no network
-    python bench/gpu_check.py --smoke    # the same code paths on CPU, tiny shapes, float32, one step each
+    python bench/gpu_check.py --smoke    # the same code paths on CPU: tiny shapes, float32, two steps a row
 
 Models are randomly initialised from config (the shapes of Qwen2-0.5B and Llama-3-8B, no download) and the
 data is synthetic: token ids drawn at random, lengths uniform between 1/16 of the sequence length (2048) and
@@ -43,9 +43,9 @@ which wheels to ship (WHEELS below; the script prints the missing ones first). H
 
 then the device run, with ``carry: [".whl"]`` and ``timeout_s: 600`` (about 47 MB of wheels):
 
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl \
-      && export PYTHONPATH=/tmp/site || exit; PYTHONUNBUFFERED=1 timeout 540 python3 bench/gpu_check.py 2>&1 \
-      | tee $OUT/gpu_check.txt
+    set -o pipefail; python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site \
+      .whl/*.whl && export PYTHONPATH=/tmp/site || exit; PYTHONUNBUFFERED=1 timeout 540 python3 bench/gpu_check.py \
+      2>&1 | tee $OUT/gpu_check.txt
 """
 
 import argparse
