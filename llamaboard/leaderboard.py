@@ -17,17 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from workflows.run_dir import (
-    EVAL_LOSS_FILE,
-    EVAL_RESULTS_FILE,
-    PREDICT_RESULTS_FILE,
-    PREDICTIONS_FILE,
-    find_runs,
-    model_folder_name,
-    read_json,
-    read_run_config,
-    read_state,
-)
+from workflows.eval.measurements import adapter_list, evaluations_of_base
 
 LOWER_IS_BETTER = ("loss", "perplexity")
 BASE_MODEL = "base model"
@@ -44,7 +34,7 @@ class Version:
 
 def version_label(config: dict[str, Any], saves_dir: Path) -> str:
     """``base model``, or the evaluated run / checkpoint as the adapter picker names it (``run`` or ``run/checkpoint-N``)."""
-    adapters = [part for part in str(config.get("adapter_name_or_path") or "").split(",") if part]
+    adapters = adapter_list(config)
     model = str(config.get("model_name_or_path") or "")
     chosen = Path(adapters[-1]) if adapters else Path(model)
     folder = chosen if chosen.is_absolute() else saves_dir.parent / chosen  # relative paths are the workdir's
@@ -53,45 +43,15 @@ def version_label(config: dict[str, Any], saves_dir: Path) -> str:
     return f"{chosen.parent.name}/{chosen.name}" if chosen.name.startswith("checkpoint-") else chosen.name
 
 
-def _base_of(config: dict[str, Any]) -> str:
-    """The base model a job evaluated: its model, or for a full run's checkpoint the model that run trained."""
-    model = Path(str(config.get("model_name_or_path") or ""))
-    run_dir = model.parent if model.name.startswith("checkpoint-") else model
-    trained = read_run_config(run_dir) if (run_dir / "run.yaml").is_file() else {}
-    return str(trained.get("model_name_or_path") or model)
-
-
-def _measurements(run_dir: Path, config: dict[str, Any]) -> dict[str, float]:
-    dataset = str(config.get("eval_dataset") or config.get("dataset") or "")
-    predict = read_json(run_dir / PREDICT_RESULTS_FILE) or {}
-    benchmark = read_json(run_dir / EVAL_RESULTS_FILE) or {}
-    loss = read_json(run_dir / EVAL_LOSS_FILE) or {}
-    average = ((benchmark.get("categories") or {}).get("Average") or {}).get("accuracy")
-    found = {
-        f"BLEU-4 · {dataset}": predict.get("predict_bleu-4"),
-        f"ROUGE-L · {dataset}": predict.get("predict_rouge-l"),
-        f"{benchmark.get('task', config.get('task'))} · accuracy": average,
-        f"loss · {dataset}": loss.get("eval_loss"),
-        f"perplexity · {dataset}": loss.get("perplexity"),
-    }
-    return {metric: value for metric, value in found.items() if isinstance(value, (int, float))}
-
-
 def collect(saves_dir: Path, model: str) -> list[Version]:
     """The versions of ``model`` that finished eval or predict jobs measured, base model first, then by name."""
     versions: dict[str, Version] = {}
-    for run_dir in reversed(find_runs(saves_dir)):  # oldest first, so the newest measurement of a metric wins
-        state = read_state(run_dir)
-        if state.kind not in ("eval", "predict") or state.state != "finished":
-            continue
-        config = read_run_config(run_dir)
-        if model_folder_name(_base_of(config)) != model_folder_name(model):
-            continue
-        label = version_label(config, saves_dir)
+    for evaluation in evaluations_of_base(saves_dir, model):  # oldest first, so the newest measurement of a metric wins
+        label = version_label(evaluation.config, saves_dir)
         version = versions.setdefault(label, Version(label))
-        version.scores.update(_measurements(run_dir, config))
-        if (run_dir / PREDICTIONS_FILE).is_file():
-            version.predictions[str(config.get("eval_dataset") or config.get("dataset") or "")] = run_dir / PREDICTIONS_FILE
+        version.scores.update(evaluation.scores)
+        if evaluation.predictions is not None:
+            version.predictions[evaluation.dataset] = evaluation.predictions
     return sorted(versions.values(), key=lambda version: (version.label != BASE_MODEL, version.label))
 
 

@@ -1,14 +1,18 @@
 """The exported model's README.md, written from the runs' own records (provenance, config, results).
 
-Everything in it is read from files the training job wrote, so the card says
-what actually happened: base model, method, datasets with their hashes,
-hyperparameters, final losses, evaluation results and the exact commands.
+Everything in it is read from files the jobs wrote, so the card says what
+actually happened: base model, method, datasets with their hashes,
+hyperparameters, final losses, the exact commands, and the scores of the
+finished predict and eval jobs under ``saves/`` that evaluated exactly the
+exported model (the same base with the same adapters in the same order, or
+the same checkpoint).
 """
 
 import json
 from pathlib import Path
 
 from workflows.config import RunConfig
+from workflows.eval.measurements import evaluations_of_source
 from workflows.run_dir import PROVENANCE_FILE, read_json, read_run_config
 
 HYPERPARAMETERS = (
@@ -24,7 +28,10 @@ def run_folder(adapter: str) -> Path:
     return folder if (folder / "run.yaml").is_file() or not (folder.parent / "run.yaml").is_file() else folder.parent
 
 
-def model_card(config: RunConfig, base_path: str, adapters: list[str], template: str, export_command: list[str]) -> str:
+def model_card(
+    config: RunConfig, base_path: str, adapters: list[str], template: str, export_command: list[str], saves_dir: Path = Path("saves")
+) -> str:
+    """The README.md of the export; ``saves_dir`` is where the evaluation jobs are (every job's default: the workdir's ``saves/``)."""
     lines = [
         "---",
         "library_name: transformers",
@@ -41,6 +48,7 @@ def model_card(config: RunConfig, base_path: str, adapters: list[str], template:
     ]
     for adapter in adapters:
         lines += _run_section(adapter)
+    lines += _evaluation_section(saves_dir, config.model.model_name_or_path, adapters)
     lines += ["## Export", "", "```", " ".join(export_command), "```", ""]
     return "\n".join(lines)
 
@@ -67,4 +75,16 @@ def _run_section(adapter: str) -> list[str]:
         lines.append("Versions: " + ", ".join(f"{key} {value}" for key, value in provenance["versions"].items() if value) + ".")
     if provenance.get("git_revision"):
         lines.append(f"LlamaBoard revision: `{provenance['git_revision']}`.")
+    return [*lines, ""]
+
+
+def _evaluation_section(saves_dir: Path, model: str, adapters: list[str]) -> list[str]:
+    """A table of every score of the finished evaluation jobs of exactly this model, newest job first."""
+    evaluations = [found for found in reversed(evaluations_of_source(saves_dir, model, adapters)) if found.scores]
+    if not evaluations:
+        return []
+    lines = ["## Evaluation", "", "| job | metric | value |", "|---|---|---|"]
+    for found in evaluations:
+        job = found.run_dir.relative_to(saves_dir.parent)
+        lines += [f"| `{job}` | {metric} | {value:.4f} |" for metric, value in found.scores.items()]
     return [*lines, ""]
