@@ -85,3 +85,15 @@ def test_fused_adamw_trains_on_this_machine(tmp_path):
     model(input_ids=input_ids, labels=input_ids).loss.backward()
     optimizer.step()
     assert not torch.equal(before, model.lm_head.weight)
+
+
+def test_the_train_command_refuses_fa2_before_tokenising_in_float32_and_without_its_package(tmp_path, capsys):
+    from workflows.cli import main
+
+    run = ["train", "examples/tiny_lora_sft.yaml", "flash_attn=fa2", f"output_dir={tmp_path / 'run'}"]
+    assert main(run) == 2
+    assert "`flash_attn: fa2` computes in half precision only: set `bf16: true`" in capsys.readouterr().err
+    if importlib.util.find_spec("flash_attn") is None:
+        assert main([*run, "bf16=true"]) == 2
+        assert "`flash_attn: fa2` needs the flash_attn package" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # refused before the run directory, let alone the tokenised data

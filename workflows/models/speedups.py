@@ -75,6 +75,12 @@ def check_speedups(model_args: ModelArgs) -> None:
             require(speedup)
 
 
+def check_training_precision(model_args: ModelArgs, half_precision: bool) -> None:
+    """FlashAttention-2 computes in fp16/bf16 only: a float32 training run with it would fail at its first step."""
+    if FLASH_ATTENTION_2.is_asked_by(model_args) and not (half_precision or model_args.pure_bf16):
+        raise ModelError("`flash_attn: fa2` computes in half precision only: set `bf16: true` (or `fp16: true`), or `flash_attn: auto`.")
+
+
 def apply_liger_kernel(model) -> None:
     """Patch the model's norms, RoPE, MLP and loss with Liger's fused kernels (``check_speedups`` ran first)."""
     from liger_kernel.transformers import _apply_liger_kernel_to_instance
