@@ -24,11 +24,12 @@ from llamaboard.models import adapter_choices
 from llamaboard.notices import notice
 from llamaboard.paths import Workspace
 from llamaboard.run_builder import confine_paths
-from llamaboard.top_bar import TopBar
+from llamaboard.top_bar import TopBar, source_values
 from workflows.chat.webchat import message_text
-from workflows.config.schema import ADAPTER_TYPES, GenerationArgs
+from workflows.config.schema import GenerationArgs
 from workflows.errors import UserError
 
+SOURCE_KEYS = ("model_name_or_path", "adapter_name_or_path")
 MODEL_KEYS = ("model_name_or_path", "finetuning_type", "adapter_name_or_path", "template", "quantization_bit", "rope_scaling", "flash_attn")
 # Sampling controls are per chat, not config fields of the form: loading a training config must not touch them.
 GENERATION = GenerationArgs.model_fields
@@ -38,19 +39,12 @@ which the CLI's 1024 makes slow on a CPU."""
 
 
 def server_overrides(values: dict) -> list[str]:
-    """key=value overrides that serve the top bar's model with its selected adapters or checkpoint.
-
-    LoRA and OFT selections are adapters on the base model; for full and freeze runs
-    the selected checkpoint is itself the model to load. No selection: the base model alone.
-    """
-    values = dict(values)
-    finetuning_type, selection = values.pop("finetuning_type", "lora"), values.pop("adapter_name_or_path", None)
-    base = [f"{key}={'null' if value is None else value}" for key, value in values.items()]
-    if not selection:
-        return base
-    if finetuning_type in ADAPTER_TYPES:
-        return [*base, f"adapter_name_or_path={selection}"]
-    return [*base, f"model_name_or_path={selection.split(',')[-1]}"]
+    """key=value overrides that serve the top bar's model with its selected adapters or checkpoint (``source_values``):
+    the bar's own keys, then the model or adapters its selection sets (a later key=value wins)."""
+    chosen = source_values(values)
+    bar = {key: value for key, value in values.items() if key not in ("finetuning_type", "adapter_name_or_path")}
+    selected = {key: chosen.get(key) for key in SOURCE_KEYS if chosen.get(key) is not None and chosen.get(key) != bar.get(key)}
+    return [f"{key}={'null' if value is None else value}" for key, value in [*bar.items(), *selected.items()]]
 
 
 def compare_choices(lang: str, saves_dir: Path, model: str, finetuning_type: str) -> list[tuple[str, str]]:

@@ -25,7 +25,6 @@ from typing import Any, Optional
 import gradio as gr
 
 from llamaboard.datasets import dataset_names
-from llamaboard.export_tab import source_values
 from llamaboard.form import Form
 from llamaboard.job_controls import build_job_controls, wire_job_controls
 from llamaboard.leaderboard import build_leaderboard
@@ -35,7 +34,7 @@ from llamaboard.paths import Workspace
 from llamaboard.run_builder import PreparedRun, prepare_run, render_yaml
 from llamaboard.run_panel import RunView, build_run_panel
 from llamaboard.run_queue import RunQueue
-from llamaboard.top_bar import TopBar
+from llamaboard.top_bar import TopBar, source_values
 from workflows.errors import ConfigError, UserError
 from workflows.run_dir import (
     EVAL_ANSWERS_FILE,

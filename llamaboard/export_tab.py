@@ -36,7 +36,7 @@ from llamaboard.paths import Workspace, validate_run_name
 from llamaboard.run_builder import PreparedRun, confine_paths, render_yaml
 from llamaboard.run_panel import RunView, build_run_panel
 from llamaboard.run_queue import RunQueue
-from llamaboard.top_bar import TopBar
+from llamaboard.top_bar import TopBar, source_values
 from workflows.config import RunConfig
 from workflows.config.schema import ADAPTER_TYPES
 from workflows.errors import UserError
@@ -59,17 +59,6 @@ def gptq_unavailable_reason(lang: str, devices: tuple[str, ...]) -> Optional[str
     if importlib.util.find_spec("gptqmodel") is None:
         return message(lang, "export_gptq_no_package")
     return None
-
-
-def source_values(values: dict[str, Any]) -> dict[str, Any]:
-    """The top bar's choice as export input: LoRA and OFT adapters are merged into the model; for full and freeze runs
-    the selected checkpoint is itself the model (as the Chat tab loads it), with no adapters."""
-    values = dict(values)
-    selection = values.get("adapter_name_or_path")
-    if values.get("finetuning_type", "lora") not in ADAPTER_TYPES and selection:
-        values["model_name_or_path"] = selection.split(",")[-1]
-        values["adapter_name_or_path"] = None
-    return values
 
 
 def prepare_export(values: dict[str, Any], run_name: str, devices: list[str], workspace: Workspace) -> PreparedRun:

@@ -5,6 +5,7 @@ so they live outside the tabs and are config fields like any other.
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 import gradio as gr
 
@@ -15,6 +16,7 @@ from llamaboard.locales import LANGUAGE_NAMES, languages
 from llamaboard.models import WELL_KNOWN_MODELS, adapter_choices, template_for
 from llamaboard.paths import Workspace
 from workflows.config import BUILTIN_TINY_MODEL
+from workflows.config.schema import ADAPTER_TYPES
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,21 @@ def template_names() -> list[str]:
     except ImportError:
         return []
     return list(list_templates())
+
+
+def source_values(values: dict[str, Any]) -> dict[str, Any]:
+    """The top bar's model, method and adapters/checkpoints selection as the config keys of the model to load.
+
+    The one rule for Chat, Evaluate and Export: LoRA and OFT selections are adapters on the base model, in
+    order; for full and freeze runs the selected checkpoint is itself the model, with no adapters; no selection
+    is the base model alone.
+    """
+    values = dict(values)
+    selection = values.get("adapter_name_or_path")
+    if values.get("finetuning_type", "lora") not in ADAPTER_TYPES and selection:
+        values["model_name_or_path"] = selection.split(",")[-1]
+        values["adapter_name_or_path"] = None
+    return values
 
 
 def build_top_bar(form: Form, workspace: Workspace) -> TopBar:
