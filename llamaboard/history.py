@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from llamaboard.locales import message
+from workflows.eval.measurements import EVALUATION_KINDS
 from workflows.run_dir import (
     EVAL_LOSS_FILE,
     EVAL_RESULTS_FILE,
@@ -81,6 +82,13 @@ HEADLINES: dict[str, Callable[[Path, dict], str]] = {
 """The one result each kind of job is judged by, as the history shows it."""
 
 
+def job_data(kind: str, config: dict[str, Any]) -> str:
+    """The data a job read: a benchmark its ``task``; eval and predict ``eval_dataset``, else ``dataset`` (as the
+    engine picks it); training its ``dataset``."""
+    keys = ("task", "eval_dataset", "dataset") if kind in EVALUATION_KINDS else ("dataset",)
+    return str(next((config[key] for key in keys if config.get(key)), ""))
+
+
 def history_rows(run_dirs: list[Path], queued: dict[Path, str], saves_dir: Path, lang: str, kinds: tuple[str, ...]) -> list[HistoryRow]:
     """Rows for the jobs of ``kinds`` among ``run_dirs`` (in their order); ``queued`` maps queued run directories to their kind."""
     rows = []
@@ -96,7 +104,7 @@ def history_rows(run_dirs: list[Path], queued: dict[Path, str], saves_dir: Path,
             config.get("model_name_or_path", ""),
             config.get("stage", "") if state.kind == "train" else "",
             config.get("finetuning_type", ""),
-            config.get("dataset") or config.get("task") or "",
+            job_data(state.kind, config),
             message(lang, "state_" + state.state),
             steps,
             HEADLINES.get(state.kind, _train_result)(run_dir, record),

@@ -128,3 +128,40 @@ def test_a_long_run_is_thinned_for_the_chart_but_keeps_its_ends(tmp_path):
     steps = list(figure.data[0].x)
     assert len(steps) <= MAX_CHART_POINTS + 1 and steps[0] == 1 and steps[-1] == 9000
     assert len(figure.data[1].x) == len(steps)
+
+
+def write_job(saves, name: str, kind: str, config: dict) -> None:
+    job = saves / "llamaboard-tiny" / kind / name
+    job.mkdir(parents=True)
+    (job / "run.yaml").write_text(yaml.safe_dump({"model_name_or_path": "llamaboard-tiny", **config}))
+    (job / "status.json").write_text(json.dumps({"kind": kind, "state": "finished", "pid": 1}))
+
+
+def test_each_job_shows_the_data_it_read_cli_eval_and_predict_jobs_their_eval_dataset(tmp_path):
+    saves = tmp_path / "saves"
+    write_job(saves, "cli_predict", "predict", {"eval_dataset": "identity"})
+    write_job(saves, "cli_loss", "eval", {"eval_dataset": "alpaca_en_demo"})
+    write_job(saves, "both", "predict", {"dataset": "train_set", "eval_dataset": "held_out"})  # predict reads eval_dataset first
+    write_job(saves, "mmlu", "eval", {"task": "mmlu_test"})
+    rows = history_rows(find_runs(saves), {}, saves, "en", ("eval", "predict"))
+    assert {row.cells[0].rsplit("/", 1)[1]: row.cells[5] for row in rows} == {
+        "cli_predict": "identity",
+        "cli_loss": "alpaca_en_demo",
+        "both": "held_out",
+        "mmlu": "mmlu_test",
+    }
+
+
+def test_every_job_kind_has_its_own_label_and_an_eval_job_is_not_called_a_benchmark(tmp_path):
+    """A loss / perplexity eval job is kind ``eval`` too: its label must fit both it and a benchmark."""
+    from llamaboard.locales import languages, message
+    from workflows.run_dir import JOB_KINDS
+
+    for lang in languages():
+        labels = [message(lang, f"kind_{kind}") for kind in JOB_KINDS]
+        assert len(set(labels)) == len(JOB_KINDS) and all(labels), (lang, labels)
+        assert message(lang, "kind_eval").casefold() not in message(lang, "eval_mode_benchmark").casefold(), lang
+    saves = tmp_path / "saves"
+    write_job(saves, "loss", "eval", {"eval_dataset": "identity"})
+    (row,) = history_rows(find_runs(saves), {}, saves, "en", ("eval",))
+    assert row.cells[1] == "evaluate"
