@@ -20,7 +20,8 @@ like any other (``run_job``); its run directory holds ``run.yaml``,
   tokens), ``predict_samples`` and ``complete``.
 
 Metrics follow ``workflows/eval/metrics.py``. Every example needs a reference
-answer; a dataset without one is refused before anything is generated. SIGTERM
+answer: examples without one are dropped, and a dataset with none is refused
+before anything is generated. SIGTERM
 stops after the current batch; the predictions, their scores and
 predict_results.json cover the batches done (``complete`` false).
 """
@@ -77,17 +78,14 @@ def predict_command(config: RunConfig, argv: list[str]) -> int:
 
 
 def load_references(config: RunConfig) -> list[dict]:
-    """The examples to predict; each must end with a non-empty reference answer to score against."""
+    """The examples to predict, each ending with its reference answer.
+
+    The data layer drops examples whose answer is empty (logging each) and refuses a dataset with none left,
+    naming the dataset and the first reason.
+    """
     from workflows.data import load_examples
 
-    names = predict_dataset(config)
-    examples = load_examples(config.data, names, "sft", seed=config.training.seed)
-    missing = next((example for example in examples if not example["messages"][-1]["content"].strip()), None)
-    if missing is not None:
-        raise DatasetError(
-            f"`eval_dataset: {names}`: example {missing.get('source', '?')} has no reference answer, so BLEU/ROUGE cannot be computed."
-        )
-    return examples
+    return load_examples(config.data, predict_dataset(config), "sft", seed=config.training.seed)
 
 
 def predict(config: RunConfig, run_dir: RunDirectory, stop: StopSignal) -> int:
