@@ -244,22 +244,49 @@ def test_rm_writes_a_scoring_adapter_and_its_accuracy(reward_run):
         load_model(ModelArgs(model_name_or_path=str(reward_run)), tokenizer=None)
 
 
-def test_ppo_trains_against_the_reward_model(reward_run, tmp_path):
-    run_dir = tmp_path / "ppo"
-    result = run_cli(
+PPO_METRICS = ("reward", "kl", "kl_coef", "ppo/loss/policy", "ppo/loss/value", "ppo/returns/mean", "ppo/val/vpred")
+
+
+def test_ppo_trains_a_value_head_against_the_reward_model_and_a_resume_reproduces_the_losses(reward_run, tmp_path):
+    from safetensors.torch import load_file
+
+    args = (
         "stage=ppo",
         "dataset=instruct_demo",
         f"reward_model={reward_run}",
-        f"output_dir={run_dir}",
-        "max_steps=2",
+        "max_steps=4",
+        "save_steps=2",
         "max_new_tokens=8",
         "ppo_epochs=2",
-        "save_steps=1",
         *FAST,
     )
+    run_dir = tmp_path / "ppo"
+    result = run_cli(*args, f"output_dir={run_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert_contract(run_dir, ("reward", "kl", "kl_coef"))
-    assert (run_dir / "adapter_model.safetensors").is_file() and (run_dir / "checkpoint-1" / "ppo_state.json").is_file()
+    rows = assert_contract(run_dir, PPO_METRICS)
+    assert rows[0]["kl"] == 0.0, "step 1: the policy is the reference"
+    assert (run_dir / "adapter_model.safetensors").is_file()
+    heads = [load_file(folder / "value_head.safetensors") for folder in (run_dir / "checkpoint-2", run_dir)]
+    assert set(heads[0]) == {"v_head.summary.weight", "v_head.summary.bias"}
+    assert not torch.equal(heads[0]["v_head.summary.weight"], heads[1]["v_head.summary.weight"]), "the value head trains"
+
+    resumed = tmp_path / "resumed"  # in this process: a second CLI start would cost seconds of imports
+    resumed.mkdir()
+    shutil.copytree(run_dir / "checkpoint-2", resumed / "checkpoint-2")
+    assert main(["train", *args, f"output_dir={resumed}", f"resume_from_checkpoint={resumed / 'checkpoint-2'}"]) == 0
+    original = {row["current_steps"]: row for row in rows}
+    again = {row["current_steps"]: row for row in log_rows(resumed) if "loss" in row}
+    for step in (3, 4):
+        for metric in ("loss", "ppo/loss/value", "reward", "kl"):
+            assert again[step][metric] == pytest.approx(original[step][metric], abs=1e-4), (step, metric)
+
+
+def test_ppo_refuses_ddp_find_unused_parameters_before_weights_load(reward_run, tmp_path, monkeypatch):
+    monkeypatch.setattr("workflows.train.ppo.load_model", lambda *args, **kwargs: pytest.fail("weights were loaded"))
+    overrides = ("stage=ppo", "dataset=instruct_demo", f"reward_model={reward_run}", "ddp_find_unused_parameters=true")
+    assert main(["train", *overrides, f"output_dir={tmp_path / 'run'}", "max_steps=1", *FAST]) == 2
+    status = json.loads((tmp_path / "run" / "status.json").read_text())
+    assert "`ddp_find_unused_parameters: true` cannot train stage ppo" in status["error"]
 
 
 def test_kto_trains_on_labelled_answers(tiny_model_dir, tmp_path):

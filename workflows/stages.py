@@ -63,7 +63,14 @@ STAGES: dict[str, Stage] = {
             "kto",
             metrics=("rewards/chosen", "rewards/rejected", "rewards/margins", "kl"),
         ),
-        Stage("ppo", "PPO against a reward model", "conversation", "ppo", "prompt", metrics=("reward", "kl", "kl_coef")),
+        Stage(
+            "ppo",
+            "PPO against a reward model",
+            "conversation",
+            "ppo",
+            "prompt",
+            metrics=("reward", "kl", "kl_coef", "ppo/loss/policy", "ppo/loss/value", "ppo/returns/mean", "ppo/val/vpred"),
+        ),
     )
 }
 AVAILABLE_STAGES: tuple[str, ...] = tuple(name for name, stage in STAGES.items() if stage.available)
