@@ -240,9 +240,13 @@ class RLHFArgs(_Group):
         "lora", description="ppo: lora (an rm LoRA run on the same base model), full (a full rm run) or api (an HTTP scoring service)."
     )
     ppo_epochs: int = Field(4, ge=1, description="ppo: optimisation passes over each batch of rollouts.")
-    ppo_buffer_size: int = Field(1, ge=1, description="ppo: mini-batches each batch of rollouts is split into per pass.")
+    ppo_buffer_size: int = Field(
+        1, ge=1, description="ppo: optimizer steps per PPO epoch over each batch of rollouts (per_device_train_batch_size rollouts each)."
+    )
     ppo_score_norm: bool = Field(False, description="ppo: normalise reward-model scores with their running mean and deviation.")
-    ppo_whiten_rewards: bool = Field(False, description="ppo: whiten the advantages of each batch (zero mean, unit variance).")
+    ppo_whiten_rewards: bool = Field(
+        False, description="ppo: whiten each batch's per-token rewards before computing advantages (advantages are always whitened)."
+    )
     ppo_target: float = Field(6.0, gt=0, description="ppo: target KL for the adaptive KL penalty.")
 
 
