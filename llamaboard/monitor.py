@@ -37,8 +37,9 @@ def loss_figure(reader: TrainerLogReader, lang: str) -> Optional[go.Figure]:
         steps, losses = zip(*train)
         smoothed = smooth(list(losses))
         steps, losses, smoothed = (_thin(list(values)) for values in (steps, losses, smoothed))
-        figure.add_scatter(x=steps, y=losses, name=message(lang, "chart_train_loss"), mode="lines", line={"color": "rgba(37,99,235,0.35)"})
-        figure.add_scatter(x=steps, y=smoothed, name=message(lang, "chart_smoothed"), mode="lines", line={"color": "#2563eb", "width": 2.5})
+        mode = _mode(steps)
+        figure.add_scatter(x=steps, y=losses, name=message(lang, "chart_train_loss"), mode=mode, line={"color": "rgba(37,99,235,0.35)"})
+        figure.add_scatter(x=steps, y=smoothed, name=message(lang, "chart_smoothed"), mode=mode, line={"color": "#2563eb", "width": 2.5})
     if evaluation:
         steps, losses = zip(*evaluation[-MAX_CHART_POINTS:])
         figure.add_scatter(x=steps, y=losses, name=message(lang, "chart_eval_loss"), mode="lines+markers", line={"color": "#ea580c"})
@@ -47,19 +48,30 @@ def loss_figure(reader: TrainerLogReader, lang: str) -> Optional[go.Figure]:
         # the stage's own metrics (rewards/margins, accuracy, reward, kl ...) on a second axis, dotted, beside the loss
         steps, values = zip(*points[-MAX_CHART_POINTS:])
         colour = METRIC_COLOURS[index % len(METRIC_COLOURS)]
-        figure.add_scatter(x=steps, y=values, name=name, mode="lines", yaxis="y2", line={"color": colour, "dash": "dot"})
+        figure.add_scatter(x=steps, y=values, name=name, mode=_mode(steps), yaxis="y2", line={"color": colour, "dash": "dot"})
     if metrics:
         figure.update_layout(yaxis2={"overlaying": "y", "side": "right", "showgrid": False, "title": message(lang, "chart_metrics")})
+    legend_rows = math.ceil(len(figure.data) / LEGEND_ENTRIES_PER_ROW)
     figure.update_layout(
-        height=340,
-        margin={"l": 50, "r": 20, "t": 30, "b": 40},
+        height=320 + LEGEND_ROW_PX * legend_rows,
+        margin={"l": 50, "r": 20, "t": 20, "b": 50 + LEGEND_ROW_PX * legend_rows},
         template="plotly_white",
         xaxis_title=message(lang, "chart_step"),
         yaxis_title=message(lang, "chart_loss"),
-        legend={"orientation": "h", "y": 1.12},
+        legend={"orientation": "h", "y": -0.18, "yanchor": "top"},  # under the plot: a stage with many metrics never covers it
         uirevision="keep-zoom",
     )
     return figure
+
+
+FEW_POINTS = 20
+LEGEND_ENTRIES_PER_ROW = 4
+LEGEND_ROW_PX = 22
+
+
+def _mode(steps) -> str:
+    """Markers as well as lines while a trace has few points: a metric logged once is a dot, not nothing."""
+    return "lines+markers" if len(steps) < FEW_POINTS else "lines"
 
 
 METRIC_COLOURS = ("#16a34a", "#9333ea", "#db2777", "#0891b2", "#ca8a04")

@@ -113,6 +113,21 @@ def test_progress_and_chart_show_steps_eta_throughput_and_both_losses(tmp_path):
     assert list(figure.data[0].x) == list(range(1, 13)) and list(figure.data[2].y) == [2.2]
 
 
+def test_a_metric_logged_once_is_a_dot_and_many_metrics_push_the_legend_under_the_plot(tmp_path):
+    """A kto batch without undesirable answers logs rewards/rejected once: a line alone would draw nothing."""
+    path = tmp_path / "trainer_log.jsonl"
+    rows = [{"current_steps": 1, "loss": 0.7, "rewards/chosen": 0.1, "kl": 0.0}]
+    rows += [{"current_steps": 2, "loss": 0.6, "rewards/chosen": 0.2, "rewards/rejected": -0.1, "rewards/margins": 0.3, "kl": 0.1}]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    reader = TrainerLogReader(path)
+    reader.poll()
+    figure = loss_figure(reader, "en")
+    by_name = {trace.name: trace for trace in figure.data}
+    assert list(by_name["rewards/rejected"].x) == [2] and "markers" in by_name["rewards/rejected"].mode
+    assert figure.layout.legend.y < 0  # under the plot, with room made for its rows
+    assert figure.layout.margin.b > 50 and figure.layout.height > 320
+
+
 def test_smoothing_keeps_the_length_and_damps_noise():
     noisy = [3.0, 1.0] * 20
     smoothed = smooth(noisy)
