@@ -159,7 +159,8 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
             return error_notice(error, lang)
         return notice(message(lang, "config_saved", path=path.relative_to(workspace.workdir)))
 
-    def load_saved_config(typed_path: str, lang: str) -> dict:
+    def load_saved_config(data: dict) -> dict:
+        typed_path, lang = data[config_path], data[bar.lang]
         try:
             config = read_config(workspace, typed_path)
         except UserError as error:
@@ -169,8 +170,10 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
         beyond_form = {
             key: value for key, value in values.items() if key not in scope.fields and key not in NOT_IN_FORM and key not in engine_keys
         }
+        # only the controls whose value changes: each update costs the page work and fires the control's change events
+        changed = {control: value for control, value in scope.fill(config.to_flat_dict()).items() if value != data[control]}
         return {
-            **scope.fill(config.to_flat_dict()),
+            **changed,
             scale_out.engine: engine,
             extra_args: yaml.safe_dump(beyond_form, sort_keys=False, allow_unicode=True) if beyond_form else "",
             form_message: notice(message(lang, "config_loaded", path=typed_path)),
@@ -219,7 +222,7 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
     )
     save_button.click(save, form_inputs | {config_path, replace_config}, form_message)
     load_outputs = [*scope.fields.values(), scale_out.engine, extra_args, form_message, preview_examples, preview_stats, command_row]
-    load_button.click(load_saved_config, [config_path, bar.lang], load_outputs).then(
+    load_button.click(load_saved_config, form_inputs | {config_path}, load_outputs).then(
         refresh_datasets, [dataset_dir, stage], dataset_outputs
     )
     preview_data_button.click(preview_data, form_inputs, [preview_examples, preview_stats, data_preview_accordion], scroll_to_output=True)
