@@ -37,7 +37,7 @@ ACCORDIONS = {
     "extra_accordion": (
         ("logging_steps", "save_strategy", "save_steps", "save_total_limit", "save_only_model", "warmup_steps"),
         ("warmup_ratio", "weight_decay", "optim", "neftune_noise_alpha", "seed", "report_to"),
-        ("packing", "train_on_prompt", "mask_history", "mix_strategy", "interleave_probs", "enable_thinking"),
+        ("packing", "padding_free", "train_on_prompt", "mask_history", "mix_strategy", "interleave_probs", "enable_thinking"),
         ("default_system", "identity_name", "identity_author", "preprocessing_num_workers", "overwrite_cache", "dataloader_num_workers"),
         ("gradient_checkpointing", "plot_loss", "nproc_per_node", "ddp_timeout", "trust_remote_code", "cache_dir"),
         ("use_adam_mini", "use_muon", "pure_bf16", "enable_liger_kernel", "use_unsloth"),

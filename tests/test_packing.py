@@ -1,8 +1,11 @@
 """Packing puts several sequences in one row; each must behave exactly as if alone."""
 
+import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
+from workflows.config import load_config
+from workflows.errors import ConfigError
 from workflows.features.collator import PaddingCollator
 from workflows.features.packing import pack_sequences
 from workflows.features.supervised import IGNORE_INDEX, infer_seqlen
@@ -53,3 +56,10 @@ def test_truncation_keeps_short_answers_whole_and_shares_long_ones():
     assert infer_seqlen(source_len=100, target_len=10, cutoff_len=64) == (54, 10)
     assert infer_seqlen(source_len=10, target_len=100, cutoff_len=64) == (10, 54)
     assert infer_seqlen(source_len=100, target_len=100, cutoff_len=64) == (32, 32)
+
+
+def test_llamafactory_neat_packing_is_our_packing():
+    assert load_config(None, ["neat_packing=true"]).data.packing is True
+    assert load_config(None, ["neat_packing=false", "stage=pt"]).data.packing is None  # plain packing = ours: never across examples
+    with pytest.raises(ConfigError, match="keep only `packing`"):
+        load_config(None, ["neat_packing=true", "packing=false"])

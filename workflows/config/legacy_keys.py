@@ -5,6 +5,8 @@ have. Rather than "unknown key", each such key is read here:
 
 - ``Renamed``: read under its current name (a note is logged);
 - ``Ignored``: accepted whatever its value, because it changes nothing here (a note is logged);
+- ``TurnsOn``: a flag whose ``true`` is what one of our settings does when true (it is set; a note is
+  logged), and whose ``false`` asks for nothing;
 - ``Unsupported``: accepted, and dropped, while its value asks for nothing (LLaMA-Factory's
   default); any other value is refused with the reason and what to do instead.
 
@@ -34,6 +36,12 @@ class Ignored:
 
 
 @dataclass(frozen=True)
+class TurnsOn:
+    key: str
+    note: str
+
+
+@dataclass(frozen=True)
 class Unsupported:
     reason: str
     """Completes "`key` is not supported in this version, because ..."."""
@@ -50,7 +58,7 @@ SWANLAB = "SwanLab is reached through transformers here: set `report_to: swanlab
 SFT_LOSSES = "the DFT, ASFT and EAFT losses are not built: sft trains on the standard next-token loss"
 HYPER_PARALLEL = "the HyperParallel backend is not supported: use nproc_per_node (DDP), DeepSpeed or FSDP"
 
-LEGACY_KEYS: dict[str, Renamed | Ignored | Unsupported] = {
+LEGACY_KEYS: dict[str, Renamed | Ignored | TurnsOn | Unsupported] = {
     # renamed
     "evaluation_strategy": Renamed("eval_strategy", "transformers renamed it eval_strategy (4.41) and removed the old name"),
     "use_liger_kernel": Renamed("enable_liger_kernel", "transformers' name for LLaMA-Factory's enable_liger_kernel"),
@@ -140,6 +148,10 @@ LEGACY_KEYS: dict[str, Renamed | Ignored | Unsupported] = {
     "use_mca": Unsupported("Megatron-Core training (MCA) is not supported: use nproc_per_node (DDP), DeepSpeed or FSDP"),
     "use_hyper_parallel": Unsupported(HYPER_PARALLEL),
     "hyper_parallel_args": Unsupported(HYPER_PARALLEL),
+    # data
+    "neat_packing": TurnsOn(
+        "packing", "packing here never lets the packed examples attend to each other, which is what neat_packing adds in LLaMA-Factory"
+    ),
     # training extras
     "ld_alpha": Unsupported("LD-DPO's weighting of verbose tokens is not built into the dpo stage"),
     "use_dft_loss": Unsupported(SFT_LOSSES),
@@ -181,8 +193,16 @@ def resolve_legacy_keys(values: dict[str, Any], known: set[str], source: str) ->
                 )
             resolved.setdefault(entry.key, value)
             logger.warning("`%s` in %s is read as `%s`: %s.", key, source, entry.key, entry.note)
-        elif isinstance(entry, Ignored):
+        elif isinstance(entry, Ignored) or (isinstance(entry, TurnsOn) and not value):
             logger.info("`%s` in %s is ignored: %s.", key, source, entry.note)
+        elif isinstance(entry, TurnsOn):
+            if values.get(entry.key) is False:
+                raise ConfigError(
+                    f"`{key}: true` in {source} asks for `{entry.key}: true` ({entry.note}), but `{entry.key}: false` is set: "
+                    f"keep only `{entry.key}`."
+                )
+            resolved[entry.key] = True
+            logger.info("`%s: true` in %s is read as `%s: true`: %s.", key, source, entry.key, entry.note)
         elif value not in entry.harmless:
             raise ConfigError(
                 f"`{key}: {_as_yaml(value)}` in {source} is not supported in this version, because {entry.reason}. Remove it."

@@ -84,6 +84,12 @@ class DataArgs(_Group):
     packing: Optional[bool] = Field(
         None, description="Pack several examples into one sequence without cross-attention (default: on for pt, off for sft)."
     )
+    padding_free: Optional[bool] = Field(
+        None,
+        description="pt/sft without packing: concatenate each batch into one row without padding, examples kept apart "
+        "(same loss as padded). Empty: where the model supports it, for each batch that costs less flattened than padded "
+        "(always with FlashAttention).",
+    )
     mix_strategy: Literal["concat", "interleave_under", "interleave_over"] = Field("concat", description="How several datasets are mixed.")
     interleave_probs: Optional[str] = Field(None, description="Sampling probabilities for interleaving, comma-separated.")
     overwrite_cache: bool = Field(False, description="Tokenise again even when a cached copy exists.")

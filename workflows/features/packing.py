@@ -24,10 +24,11 @@ def pack_sequences(sequences: list[dict], cutoff_len: int) -> list[dict]:
             target = len(bins) - 1
         bins[target].append(index)
         space[target] -= length
-    return [_concatenate([sequences[index] for index in members]) for members in bins]
+    return [concatenate_sequences([sequences[index] for index in members]) for members in bins]
 
 
-def _concatenate(members: list[dict]) -> dict:
+def concatenate_sequences(members: list[dict]) -> dict:
+    """One row of several sequences: position_ids restart at 0 and the first label of each is masked."""
     packed = {"input_ids": [], "labels": [], "position_ids": []}
     for sequence in members:
         length = len(sequence["input_ids"])

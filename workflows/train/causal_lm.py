@@ -11,8 +11,8 @@ import logging
 from transformers import PrinterCallback, set_seed
 
 from workflows.config import RunConfig
-from workflows.features.build import build_features
-from workflows.features.collator import PaddingCollator
+from workflows.features.build import build_features, packing_enabled
+from workflows.features.padding_free import choose_collator
 from workflows.jobs import StopSignal
 from workflows.models.finetuning import prepare_for_training
 from workflows.models.loader import load_model, load_model_config, load_tokenizer
@@ -56,7 +56,7 @@ def run(config: RunConfig, run_dir: RunDirectory, stop: StopSignal, show_progres
         args=args,
         train_dataset=features.train,
         eval_dataset=features.eval,
-        data_collator=PaddingCollator(pad_token_id=tokenizer.pad_token_id),
+        data_collator=choose_collator(config, model, tokenizer.pad_token_id, packed=packing_enabled(config)),
         processing_class=tokenizer,
         callbacks=[
             TrainerLogCallback(run_dir),
