@@ -1,8 +1,10 @@
 """Build (or load from cache) the tokenised train and eval sets of a run.
 
 The cache key is a fingerprint of everything the features depend on: the
-dataset files' bytes, the data settings, the template and the tokenizer's
-vocabulary. A second run with the same inputs skips tokenisation entirely;
+bytes of the dataset files and of dataset_info.json, every data setting but
+those that only say how the work is done, the stage and seed, the template's
+definition and the whole tokenizer (vocabulary, merges, normalisation, special
+tokens). A second run with the same inputs skips tokenisation entirely;
 changing any of them, or passing `overwrite_cache`, tokenises again.
 """
 
@@ -17,8 +19,10 @@ from typing import Optional
 
 from workflows.config import RunConfig
 from workflows.data import dataset_files, load_examples, split_train_eval
+from workflows.data.registry import DATASET_INFO
 from workflows.errors import DatasetError
 from workflows.features.packing import pack_sequences
+from workflows.features.parallel import encode_in_workers, worker_count
 from workflows.features.preference import encode_kto, encode_pairwise, encode_prompt
 from workflows.features.pretrain import encode_pretrain
 from workflows.features.supervised import IGNORE_INDEX, encode_supervised
@@ -27,24 +31,8 @@ from workflows.stages import get_stage
 
 logger = logging.getLogger(__name__)
 FEATURES_VERSION = "1"  # bump when the encoding code changes what it produces
-DATA_KEYS = (
-    "dataset",
-    "eval_dataset",
-    "dataset_dir",
-    "template",
-    "default_system",
-    "enable_thinking",
-    "cutoff_len",
-    "max_samples",
-    "val_size",
-    "train_on_prompt",
-    "mask_history",
-    "packing",
-    "mix_strategy",
-    "interleave_probs",
-    "identity_name",
-    "identity_author",
-)
+NOT_IN_FINGERPRINT = {"overwrite_cache", "preprocessing_num_workers", "padding_free"}
+"""Data settings that change how features are made or batched, never what they hold; every other one is in the key."""
 
 
 @dataclass
@@ -86,9 +74,12 @@ ENCODERS = {
 """Feature builders by the name the stage registry gives (``Stage.features``)."""
 
 
-def encode_examples(examples: list[dict], config: RunConfig, tokenizer, template) -> list[dict]:
+def encode_examples(examples: list[dict], config: RunConfig, tokenizer, template, workers: int = 1) -> list[dict]:
     """Token ids and labels for each example, in order (pt documents may give several chunks)."""
-    return ENCODERS[get_stage(config.finetuning.stage).features](examples, config, tokenizer, template)
+    encode = ENCODERS[get_stage(config.finetuning.stage).features]
+    if workers > 1:
+        return encode_in_workers(encode, examples, config, tokenizer, template, workers)
+    return encode(examples, config, tokenizer, template)
 
 
 def build_features(config: RunConfig, tokenizer, template) -> Features:
@@ -113,10 +104,10 @@ def build_features(config: RunConfig, tokenizer, template) -> Features:
         train_examples, eval_examples = split_train_eval(examples, data.val_size, seed=seed)
     else:
         train_examples, eval_examples = examples, []
-    train = _to_rows(encode_examples(train_examples, config, tokenizer, template), config)
+    train = _encode_rows(train_examples, config, tokenizer, template)
     if not train:
         raise DatasetError(f"Dataset `{data.dataset}` gave no trainable examples after tokenisation (every answer was masked or empty).")
-    evaluation = _to_rows(encode_examples(eval_examples, config, tokenizer, template), config) if eval_examples else []
+    evaluation = _encode_rows(eval_examples, config, tokenizer, template) if eval_examples else []
     logger.info(
         "Tokenised %d train and %d eval examples into %d and %d rows", len(train_examples), len(eval_examples), len(train), len(evaluation)
     )
@@ -137,6 +128,11 @@ def as_text(example: dict) -> dict:
     if "text" in example:
         return example
     return {"text": "\n".join(message["content"] for message in example["messages"] if message["role"] != "system")}
+
+
+def _encode_rows(examples: list[dict], config: RunConfig, tokenizer, template) -> list[dict]:
+    workers = worker_count(config.data.preprocessing_num_workers, len(examples))
+    return _to_rows(encode_examples(examples, config, tokenizer, template, workers), config)
 
 
 def _to_rows(encoded: list[dict], config: RunConfig) -> list[dict]:
@@ -167,18 +163,29 @@ def _save(cache_dir: Path, train: list[dict], evaluation: list[dict]):
 
 def _file_digests(config: RunConfig) -> dict[str, str]:
     names = [name for name in (config.data.dataset, config.data.eval_dataset) if name]
-    digests = {}
-    for name in names:
-        for path in dataset_files(config.data, name):
-            digests[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return digests
+    paths = [path for name in names for path in dataset_files(config.data, name)]  # checks that dataset_info.json exists
+    paths.append(Path(config.data.dataset_dir) / DATASET_INFO)  # its entries say how the files are read
+    return {str(path): hashlib.sha256(path.read_bytes()).hexdigest() for path in paths}
 
 
 def _fingerprint(config: RunConfig, tokenizer, template, files: dict[str, str]) -> str:
-    settings = {key: getattr(config.data, key) for key in DATA_KEYS}
-    settings.update(stage=config.finetuning.stage, seed=config.training.seed, template_name=template.name, version=FEATURES_VERSION)
-    vocab = json.dumps(sorted(tokenizer.get_vocab().items()), ensure_ascii=False)
+    settings = {key: value for key, value in config.data.model_dump().items() if key not in NOT_IN_FINGERPRINT}
+    settings.update(stage=config.finetuning.stage, seed=config.training.seed, version=FEATURES_VERSION)
+    settings["template_definition"] = _template_definition(template)
     digest = hashlib.sha256(json.dumps([settings, sorted(files.items())], sort_keys=True, default=str).encode())
-    digest.update(vocab.encode())
-    digest.update(str(tokenizer.all_special_tokens).encode())
+    digest.update(_tokenizer_definition(tokenizer).encode())
     return digest.hexdigest()[:16]
+
+
+def _template_definition(template) -> str:
+    """A named template's spec, or the Jinja source of `template: auto`: what the rendering depends on."""
+    return repr(getattr(template, "spec", None) or getattr(template, "chat_template", None) or template.name)
+
+
+def _tokenizer_definition(tokenizer) -> str:
+    """A fast tokenizer's whole serialisation (4x quicker than dumping the vocabulary of a 150k-token one), else its vocabulary."""
+    if getattr(tokenizer, "is_fast", False):
+        definition = tokenizer.backend_tokenizer.to_str()
+    else:
+        definition = json.dumps(sorted(tokenizer.get_vocab().items()))
+    return definition + str(tokenizer.all_special_tokens) + str(getattr(tokenizer, "add_bos_token", None))
