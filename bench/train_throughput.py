@@ -1,16 +1,21 @@
 """Training speed and memory of the tiny LoRA SFT run, measured from outside the process.
 
-    python bench/train_throughput.py [--steps 50]
+    python bench/train_throughput.py [--steps 50] [--rounds 3] [--set KEY=VALUE ...]
 
 Prints wall time, time from process start to the first trainer_log.jsonl line,
 effective (non-padding) tokens per second, peak RSS of the whole process tree,
-and the tokenisation throughput on 10,000 generated records.
+then padded vs padding-free batches (`padding_free=false` / `true` / unset),
+in interleaved rounds, with their final losses, and the tokenisation
+throughput on 10,000 generated records. `--set` changes the run, e.g.
+`--set per_device_train_batch_size=8 --set cutoff_len=1024 --set dataset=alpaca_en_demo
+--set dataset_dir=../shared/fixtures/llamafactory/data` (LLaMA-Factory's demo data).
 Targets (issue 3): first logged step <= 3 s, peak RSS <= 500 MB.
 """
 
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,7 +38,7 @@ def tree_rss(process: psutil.Process) -> int:
     return total
 
 
-def measure_training(steps: int, cache: str) -> dict:
+def measure_training(steps: int, cache: str, overrides: list[str]) -> dict:
     run_dir = Path(tempfile.mkdtemp(prefix="bench-run-")) / "run"
     command = [
         sys.executable,
@@ -45,6 +50,7 @@ def measure_training(steps: int, cache: str) -> dict:
         f"max_steps={steps}",
         f"save_steps={steps}",
         "logging_steps=1",
+        *overrides,
     ]
     env = {**os.environ, "LLAMABOARD_CACHE": cache}
     start = time.perf_counter()
@@ -73,6 +79,29 @@ def measure_training(steps: int, cache: str) -> dict:
         "peak_rss_mb": peak / 2**20,
         "loss_first_last": (first["loss"], last["loss"]),
     }
+
+
+PADDING_VARIANTS = {"padded": "padding_free=false", "padding-free": "padding_free=true", "auto (default)": None}
+
+
+def compare_padding(steps: int, cache: str, overrides: list[str], rounds: int) -> None:
+    """Padded vs padding-free batches in interleaved rounds (the order alternates), on a warm feature cache."""
+    results: dict[str, list[dict]] = {name: [] for name in PADDING_VARIANTS}
+    for round_index in range(rounds):
+        names = list(PADDING_VARIANTS) if round_index % 2 == 0 else list(reversed(PADDING_VARIANTS))
+        for name in names:
+            variant = PADDING_VARIANTS[name]
+            results[name].append(measure_training(steps, cache, [*overrides, *([variant] if variant else [])]))
+    padded = statistics.median(run["effective_tokens_per_s"] for run in results["padded"])
+    print(f"padded vs padding-free, {steps} steps, {rounds} interleaved rounds{', ' + ' '.join(overrides) if overrides else ''}:")
+    for name, runs in results.items():
+        speed = statistics.median(run["effective_tokens_per_s"] for run in runs)
+        runtime = statistics.median(run["train_runtime_s"] for run in runs)
+        memory = statistics.median(run["peak_rss_mb"] for run in runs)
+        print(
+            f"  {name:15s} train {runtime:6.2f} s, {speed:7.0f} effective tokens/s (x{speed / padded:.2f} of padded), "
+            f"peak RSS {memory:.0f} MB, final loss {runs[0]['loss_first_last'][1]:.6f}"
+        )
 
 
 def measure_tokenisation(records: int = 10_000) -> dict:
@@ -106,23 +135,28 @@ def measure_tokenisation(records: int = 10_000) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of padded vs padding-free")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override for every run")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-cache-") as cache:
         os.environ["LLAMABOARD_CACHE"] = cache
         subprocess.run(
             [sys.executable, "-c", "from workflows.models.tiny import build_tiny_model; build_tiny_model()"], cwd=PROJECT_ROOT, check=True
         )
-        cold = measure_training(options.steps, cache)
-        warm = measure_training(options.steps, cache)  # tokenised data now cached
+        cold = measure_training(options.steps, cache, options.set)
+        warm = measure_training(options.steps, cache, options.set)  # tokenised data now cached
+        for label, result in (("cold cache", cold), ("warm cache", warm)):
+            print(
+                f"train {options.steps} steps ({label}): wall {result['wall_s']:.1f} s, "
+                f"first logged step {result['first_logged_step_s']:.2f} s "
+                f"(target <= 3 s, ratio {result['first_logged_step_s'] / 3:.2f}), "
+                f"{result['effective_tokens_per_s']:.0f} effective tokens/s, "
+                f"peak RSS {result['peak_rss_mb']:.0f} MB (target <= 500 MB, ratio {result['peak_rss_mb'] / 500:.2f}), "
+                f"loss {result['loss_first_last'][0]:.3f} -> {result['loss_first_last'][1]:.3f}",
+                flush=True,
+            )
+        compare_padding(options.steps, cache, options.set, options.rounds)
         tokenisation = measure_tokenisation()
-    for label, result in (("cold cache", cold), ("warm cache", warm)):
-        print(
-            f"train {options.steps} steps ({label}): wall {result['wall_s']:.1f} s, "
-            f"first logged step {result['first_logged_step_s']:.2f} s "
-            f"(target <= 3 s, ratio {result['first_logged_step_s'] / 3:.2f}), {result['effective_tokens_per_s']:.0f} effective tokens/s, "
-            f"peak RSS {result['peak_rss_mb']:.0f} MB (target <= 500 MB, ratio {result['peak_rss_mb'] / 500:.2f}), "
-            f"loss {result['loss_first_last'][0]:.3f} -> {result['loss_first_last'][1]:.3f}"
-        )
     print(
         f"tokenisation: {tokenisation['records']} records in {tokenisation['seconds']:.2f} s = "
         f"{tokenisation['records_per_s']:.0f} records/s, {tokenisation['tokens_per_s']:.0f} tokens/s"
