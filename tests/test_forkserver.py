@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.conftest import PROJECT_ROOT
@@ -58,6 +59,8 @@ def test_forked_jobs_run_in_their_folder_with_their_environment_and_decide_their
         pid = server.fork_job(args, tmp_path, env, console)
         assert pid and pid_alive(pid)
         assert os.getpgid(pid) == pid  # its own process group: the UI's Abort signals the job, not the server
+        # ps and top show the job's own command, not the server's
+        wait_for(lambda pid=pid: " -m workflows train " in " ".join(psutil.Process(pid).cmdline()), 10, "the job to show its command")
         runs[method] = run_dir = tmp_path / "runs" / method  # output_dir is relative to the job's folder
         assert finished_state(run_dir) == "finished", console.read_text()[-2000:]
         wait_for(lambda pid=pid: not pid_alive(pid), 30, "the ended job to be reaped")

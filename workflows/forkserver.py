@@ -33,6 +33,7 @@ One request per connection on a Unix socket in a private folder: a JSON line
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -177,6 +178,9 @@ def serve(socket_path: Path, parent_pid: int) -> None:
     """Import, then fork one job per request until the parent process is gone."""
     import importlib
 
+    from setproctitle import getproctitle
+
+    getproctitle()  # sets setproctitle up now, while the environment is still the one the process started with
     for module in PRELOADED:
         importlib.import_module(module)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the jobs: an ended job never looks alive
@@ -231,6 +235,7 @@ def _run_job(request: dict) -> None:
         os.dup2(log, 1)
         os.dup2(log, 2)
         os.chdir(request["cwd"])
+        _show_as(["-m", "workflows", *request["args"]])
         os.environ.clear()
         os.environ.update(request["env"])
         sys.argv = [str(Path(__file__).with_name("__main__.py")), *request["args"]]
@@ -245,6 +250,13 @@ def _run_job(request: dict) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
+
+
+def _show_as(args: list[str]) -> None:
+    """Let ps, top and psutil show the job's own command line, not the server's."""
+    from setproctitle import setproctitle
+
+    setproctitle(shlex.join([sys.executable, *args]))
 
 
 if __name__ == "__main__":

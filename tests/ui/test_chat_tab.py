@@ -26,9 +26,8 @@ def test_lora_and_oft_adapters_go_on_the_base_model_and_full_checkpoints_replace
 
 
 def _api_servers(app_pid: int) -> list[psutil.Process]:
-    return [
-        child for child in psutil.Process(app_pid).children(recursive=True) if "api" in child.cmdline() and "workflows" in child.cmdline()
-    ]
+    """The model servers the app started, plainly or forked from its fork server (which shows their command)."""
+    return [child for child in psutil.Process(app_pid).children(recursive=True) if " -m workflows api" in " ".join(child.cmdline())]
 
 
 def _answer(page, chatbot_id: str) -> str:
