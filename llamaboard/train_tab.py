@@ -28,6 +28,7 @@ from llamaboard.saved_configs import read_config, save_config
 from llamaboard.scale_out import build_scale_out, engine_settings, loaded_engine, wire_scale_out
 from llamaboard.top_bar import TopBar
 from workflows.errors import ConfigError, UserError
+from workflows.stages import STAGES
 
 BASIC_ROWS = (
     ("learning_rate", "num_train_epochs", "max_steps", "max_grad_norm", "max_samples", "cutoff_len"),
@@ -72,7 +73,7 @@ ACCORDIONS = {
         ("eval_strategy", "eval_steps", "per_device_eval_batch_size", "load_best_model_at_end", "early_stopping_steps"),
     ),
 }
-RLHF_STAGES = ("rm", "dpo", "kto", "ppo")
+RLHF_STAGES = tuple(name for name, stage in STAGES.items() if stage.alignment)
 FIELD_KINDS = {"dataset": "names", "eval_dataset": "names", **PICKER_KINDS}  # datasets: comma-separated names as multi-selects
 # Keys set elsewhere: output_dir from the run name, resume_from_checkpoint by Resume; do_train and
 # overwrite_output_dir are fixed for runs started here (a new run directory each time).

@@ -28,6 +28,8 @@ class Stage:
     packs_by_default: bool = False
     metrics: tuple[str, ...] = ()
     """Fields this stage logs to trainer_log.jsonl beside ``loss`` (the monitor plots them)."""
+    alignment: bool = False
+    """Reads the RLHF settings (pref_*, ref_model, reward_model, ppo_*): the Train tab shows them for it."""
 
     @property
     def available(self) -> bool:
@@ -46,6 +48,7 @@ STAGES: dict[str, Stage] = {
             "reward",
             "pairwise",
             metrics=("accuracy", "rewards/chosen", "rewards/rejected"),
+            alignment=True,
         ),
         Stage(
             "dpo",
@@ -54,6 +57,7 @@ STAGES: dict[str, Stage] = {
             "preference",
             "pairwise",
             metrics=("rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins"),
+            alignment=True,
         ),
         Stage(
             "kto",
@@ -62,6 +66,7 @@ STAGES: dict[str, Stage] = {
             "preference",
             "kto",
             metrics=("rewards/chosen", "rewards/rejected", "rewards/margins", "kl"),
+            alignment=True,
         ),
         Stage(
             "ppo",
@@ -70,6 +75,7 @@ STAGES: dict[str, Stage] = {
             "ppo",
             "prompt",
             metrics=("reward", "kl", "kl_coef", "ppo/loss/policy", "ppo/loss/value", "ppo/returns/mean", "ppo/val/vpred"),
+            alignment=True,
         ),
     )
 }
