@@ -211,14 +211,29 @@ def log_rows(run_dir: Path) -> list[dict]:
 FAST = ("cutoff_len=64", "logging_steps=1", "learning_rate=1e-3", "per_device_train_batch_size=2", "plot_loss=false")
 
 
+RM_ARGS = ("stage=rm", "dataset=preference_demo", "max_steps=4", "save_steps=2", "val_size=4", "per_device_eval_batch_size=4", *FAST)
+
+
 @pytest.fixture(scope="module")
 def reward_run(tiny_model_dir, tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("rm") / "run"
-    result = run_cli(
-        "stage=rm", "dataset=preference_demo", f"output_dir={run_dir}", "max_steps=2", "val_size=4", "per_device_eval_batch_size=4", *FAST
-    )
+    result = run_cli(*RM_ARGS, f"output_dir={run_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
     return run_dir
+
+
+def assert_a_resume_reproduces(args: tuple[str, ...], run_dir: Path, tmp_path: Path, metrics: tuple[str, ...]) -> None:
+    """Resumed from checkpoint-2 (in this process: a second CLI start would cost seconds of imports), steps 3 and 4 log
+    what the uninterrupted run logged, within 1e-4."""
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    shutil.copytree(run_dir / "checkpoint-2", resumed / "checkpoint-2")
+    assert main(["train", *args, f"output_dir={resumed}", f"resume_from_checkpoint={resumed / 'checkpoint-2'}"]) == 0
+    original = {row["current_steps"]: row for row in log_rows(run_dir) if "loss" in row}
+    again = {row["current_steps"]: row for row in log_rows(resumed) if "loss" in row}
+    for step in (3, 4):
+        for metric in ("loss", *metrics):
+            assert again[step][metric] == pytest.approx(original[step][metric], abs=1e-4), (step, metric)
 
 
 def assert_contract(run_dir: Path, metrics: tuple[str, ...]) -> list[dict]:
@@ -232,8 +247,9 @@ def assert_contract(run_dir: Path, metrics: tuple[str, ...]) -> list[dict]:
     return rows
 
 
-def test_rm_writes_a_scoring_adapter_and_its_accuracy(reward_run):
+def test_rm_writes_a_scoring_adapter_and_its_accuracy_and_a_resume_reproduces_it(reward_run, tmp_path):
     assert_contract(reward_run, ("accuracy", "rewards/chosen", "rewards/rejected"))
+    assert_a_resume_reproduces(RM_ARGS, reward_run, tmp_path, ("rewards/chosen", "rewards/rejected"))
     assert json.loads((reward_run / "adapter_config.json").read_text())["task_type"] == "SEQ_CLS"
     assert 0.0 <= json.loads((reward_run / "all_results.json").read_text())["eval_accuracy"] <= 1.0
     from workflows.config.schema import ModelArgs
@@ -270,15 +286,7 @@ def test_ppo_trains_a_value_head_against_the_reward_model_and_a_resume_reproduce
     assert set(heads[0]) == {"v_head.summary.weight", "v_head.summary.bias"}
     assert not torch.equal(heads[0]["v_head.summary.weight"], heads[1]["v_head.summary.weight"]), "the value head trains"
 
-    resumed = tmp_path / "resumed"  # in this process: a second CLI start would cost seconds of imports
-    resumed.mkdir()
-    shutil.copytree(run_dir / "checkpoint-2", resumed / "checkpoint-2")
-    assert main(["train", *args, f"output_dir={resumed}", f"resume_from_checkpoint={resumed / 'checkpoint-2'}"]) == 0
-    original = {row["current_steps"]: row for row in rows}
-    again = {row["current_steps"]: row for row in log_rows(resumed) if "loss" in row}
-    for step in (3, 4):
-        for metric in ("loss", "ppo/loss/value", "reward", "kl"):
-            assert again[step][metric] == pytest.approx(original[step][metric], abs=1e-4), (step, metric)
+    assert_a_resume_reproduces(args, run_dir, tmp_path, ("ppo/loss/value", "reward", "kl"))
 
 
 def test_ppo_refuses_ddp_find_unused_parameters_before_weights_load(reward_run, tmp_path, monkeypatch):
@@ -289,38 +297,23 @@ def test_ppo_refuses_ddp_find_unused_parameters_before_weights_load(reward_run, 
     assert "`ddp_find_unused_parameters: true` cannot train stage ppo" in status["error"]
 
 
-def test_kto_trains_on_labelled_answers(tiny_model_dir, tmp_path):
+def test_kto_trains_on_labelled_answers_and_a_resume_reproduces_the_losses(tiny_model_dir, tmp_path):
+    args = ("stage=kto", "dataset=kto_demo", "max_steps=4", "save_steps=2", "per_device_train_batch_size=4", *FAST[:3])
     run_dir = tmp_path / "kto"
-    result = run_cli("stage=kto", "dataset=kto_demo", f"output_dir={run_dir}", "max_steps=2", "per_device_train_batch_size=4", *FAST[:3])
+    result = run_cli(*args, f"output_dir={run_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert_contract(run_dir, ("kl",))
+    assert_a_resume_reproduces(args, run_dir, tmp_path, ("kl",))
 
 
 def test_dpo_writes_reward_metrics_and_a_resume_reproduces_the_losses(tiny_model_dir, tmp_path):
+    args = ("stage=dpo", "dataset=preference_demo", "max_steps=4", "save_steps=2", *FAST)
     run_dir = tmp_path / "dpo"
-    result = run_cli("stage=dpo", "dataset=preference_demo", f"output_dir={run_dir}", "max_steps=4", "save_steps=2", *FAST)
+    result = run_cli(*args, f"output_dir={run_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
     rows = assert_contract(run_dir, ("rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins"))
     assert rows[0]["loss"] == pytest.approx(math.log(2), abs=1e-5), "step 1: the policy is the reference"
-
-    resumed = tmp_path / "resumed"
-    resumed.mkdir()
-    shutil.copytree(run_dir / "checkpoint-2", resumed / "checkpoint-2")
-    result = run_cli(
-        "stage=dpo",
-        "dataset=preference_demo",
-        f"output_dir={resumed}",
-        "max_steps=4",
-        "save_steps=2",
-        f"resume_from_checkpoint={resumed / 'checkpoint-2'}",
-        *FAST,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    original = {row["current_steps"]: row for row in rows}
-    again = {row["current_steps"]: row for row in log_rows(resumed) if "loss" in row}
-    for step in (3, 4):
-        assert again[step]["loss"] == pytest.approx(original[step]["loss"], abs=1e-4)
-        assert again[step]["rewards/margins"] == pytest.approx(original[step]["rewards/margins"], abs=1e-4)
+    assert_a_resume_reproduces(args, run_dir, tmp_path, ("rewards/margins", "rewards/accuracies"))
 
 
 @pytest.mark.parametrize(
