@@ -74,7 +74,7 @@ def _mode(steps) -> str:
     return "lines+markers" if len(steps) < FEW_POINTS else "lines"
 
 
-METRIC_COLOURS = ("#16a34a", "#9333ea", "#db2777", "#0891b2", "#ca8a04")
+METRIC_COLOURS = ("#16a34a", "#9333ea", "#db2777", "#0891b2", "#ca8a04", "#dc2626", "#4b5563", "#65a30d")  # ppo logs seven
 
 
 def _thin(values: list) -> list:
