@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+from process_memory import tree_rss
 
 from workflows.config import BUILTIN_TINY_MODEL
 from workflows.export.command import STEPS
@@ -58,17 +59,6 @@ class Measurement:
     @property
     def work_s(self) -> float:
         return sum(self.step_s.values())
-
-
-def tree_rss(process: psutil.Process) -> int:
-    """Resident memory of a process and all its children (those that end between the listing and the read count 0)."""
-    total = 0
-    for member in [process, *process.children(recursive=True)]:
-        try:
-            total += member.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
-    return total
 
 
 def build_wide_model(folder: Path) -> Path:

@@ -23,19 +23,10 @@ import time
 from pathlib import Path
 
 import psutil
+from process_memory import tree_rss
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
-
-
-def tree_rss(process: psutil.Process) -> int:
-    total = 0
-    for member in [process, *process.children(recursive=True)]:
-        try:
-            total += member.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
-    return total
 
 
 def measure_training(steps: int, cache: str, overrides: list[str]) -> dict:
