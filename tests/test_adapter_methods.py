@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 
 from workflows.cli import main
 from workflows.config import load_config
-from workflows.errors import ModelError
+from workflows.errors import ConfigError, ModelError
 from workflows.models.finetuning import prepare_for_training
 from workflows.models.loader import load_model, load_tokenizer, merge_adapters
 
@@ -148,7 +148,6 @@ def test_loraplus_gives_lora_on_embeddings_its_own_learning_rate(tmp_path):
     [
         ({"enable_liger_kernel": True}, "enable_liger_kernel: true` needs"),
         ({"use_unsloth": True}, "use_unsloth: true` needs"),
-        ({"quantization_bit": 4, "quantization_method": "hqq"}, "quantization_method: hqq"),
     ],
 )
 def test_speedups_and_quantizers_that_cannot_run_here_say_what_they_need(keys, needs):
@@ -160,6 +159,12 @@ def test_speedups_and_quantizers_that_cannot_run_here_say_what_they_need(keys, n
             load_model(config.model, load_tokenizer(config.model)), config.model, config.finetuning, gradient_checkpointing=False
         )
     assert "CUDA GPU" in str(error.value) or "pip install" in str(error.value)
+
+
+def test_hqq_is_refused_from_the_config_with_the_reason_before_anything_loads():
+    refused = r"`quantization_method: hqq` is not supported .*transformers 5\.23.*use quantization_method: bnb"
+    with pytest.raises(ConfigError, match=refused):
+        load_config(None, {"quantization_bit": 4, "quantization_method": "hqq"})
 
 
 def test_loftq_and_expand_refuse_clearly(tmp_path, capsys):
@@ -238,7 +243,7 @@ output_dir: saves/tiny-pro/freeze/sft
     "on_the_fly_quantization": """
 model_name_or_path: llamaboard-tiny
 quantization_bit: 4
-quantization_method: hqq  # bnb, hqq or eetq
+quantization_method: bnb  # choices: [bnb (4/8), hqq (2/3/4/5/6/8), eetq (8)], as LLaMA-Factory's otfq example writes it
 stage: sft
 do_train: true
 finetuning_type: lora

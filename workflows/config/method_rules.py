@@ -9,8 +9,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from workflows.config.loader import RunConfig
 
-QUANTIZATION_BITS = {"bnb": (4, 8), "hqq": (4, 8), "eetq": (8,)}
+QUANTIZATION_BITS = {"bnb": (4, 8), "eetq": (8,)}
 """The quantization_bit values each quantization_method takes."""
+NOT_IN_PINNED_TRANSFORMERS = {
+    "hqq": "its quantizer in transformers 5.23 cannot quantize a model as it loads (get_quantize_ops is not implemented)",
+}
+"""quantization_method values LLaMA-Factory offers that the pinned transformers cannot run: refused with the reason."""
 LORA_ONLY_KEYS = ("use_dora", "use_rslora", "pissa_init", "loraplus_lr_ratio")
 CONVERTING_STAGES = ("pt", "sft")
 """The stages whose recipe converts a PiSSA adapter to plain LoRA when it saves."""
@@ -19,7 +23,12 @@ CONVERTING_STAGES = ("pt", "sft")
 def model_method_problems(config: "RunConfig") -> list[str]:
     model, ft = config.model, config.finetuning
     problems = []
-    if model.quantization_bit is not None and model.quantization_bit not in QUANTIZATION_BITS[model.quantization_method]:
+    if model.quantization_bit is not None and model.quantization_method in NOT_IN_PINNED_TRANSFORMERS:
+        problems.append(
+            f"`quantization_method: {model.quantization_method}` is not supported in this version, because "
+            f"{NOT_IN_PINNED_TRANSFORMERS[model.quantization_method]}: use quantization_method: bnb."
+        )
+    elif model.quantization_bit is not None and model.quantization_bit not in QUANTIZATION_BITS[model.quantization_method]:
         bits = " or ".join(str(bit) for bit in QUANTIZATION_BITS[model.quantization_method])
         problems.append(
             f"`quantization_method: {model.quantization_method}` quantizes to {bits} bits, not {model.quantization_bit}: "

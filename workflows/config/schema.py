@@ -42,7 +42,9 @@ class ModelArgs(_Group):
         None, description="Load the base model quantized to this many bits (QLoRA) with quantization_method; needs a CUDA GPU."
     )
     quantization_method: Literal["bnb", "hqq", "eetq"] = Field(
-        "bnb", description="Library that quantizes the base model for quantization_bit: bnb (bitsandbytes), hqq, or eetq (8-bit only)."
+        "bnb",
+        description="Library that quantizes the base model for quantization_bit: bnb (bitsandbytes) or eetq (8-bit only); "
+        "hqq is refused (transformers 5.23 cannot run it).",
     )
     quantization_type: Literal["nf4", "fp4"] = Field("nf4", description="4-bit data type for bitsandbytes.")
     double_quantization: bool = Field(True, description="Quantize the 4-bit quantization constants too.")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from workflows.config.schema import ModelArgs
 from workflows.errors import ModelError
-from workflows.models.quantization import quantization_config, unsupported_by_transformers
+from workflows.models.quantization import quantization_config
 from workflows.models.speedups import check_speedups, load_unsloth_model
 from workflows.models.tiny import build_tiny_model, is_builtin
 
@@ -94,10 +94,7 @@ def load_model(model_args: ModelArgs, tokenizer, *, cutoff_len: int | None = Non
         kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
     if model_class is not None:
         config.num_labels = 1  # the reward model's score head
-    try:
-        model = (model_class or AutoModelForCausalLM).from_pretrained(path, **kwargs)
-    except NotImplementedError as error:
-        raise unsupported_by_transformers(model_args, error) from None
+    model = (model_class or AutoModelForCausalLM).from_pretrained(path, **kwargs)
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=64)
     return model

@@ -1,4 +1,4 @@
-"""On-the-fly quantization of the base model (quantization_bit, quantization_method): bitsandbytes, HQQ or EETQ.
+"""On-the-fly quantization of the base model (quantization_bit, quantization_method): bitsandbytes or EETQ.
 
 Each library quantizes on a CUDA GPU only; what is missing (the GPU, the
 package) is said before any weight loads, naming the key and what to install.
@@ -9,7 +9,7 @@ import importlib.util
 from workflows.config.schema import ModelArgs
 from workflows.errors import ModelError
 
-REQUIRED_PACKAGES = {"bnb": ("bitsandbytes", "bitsandbytes"), "hqq": ("hqq", "hqq"), "eetq": ("kernels", "kernels")}
+REQUIRED_PACKAGES = {"bnb": ("bitsandbytes", "bitsandbytes"), "eetq": ("kernels", "kernels")}
 """quantization_method -> (module transformers imports, the pip package that provides it).
 transformers 5 runs EETQ through `kernels`, which fetches the EETQ kernel from the Hugging Face Hub once."""
 
@@ -30,10 +30,6 @@ def quantization_config(model_args: ModelArgs, compute_dtype):
             f"`quantization_bit: {bits}` with `quantization_method: {method}` (QLoRA) needs a CUDA GPU, and this machine has none. "
             "Remove quantization_bit to train in full precision here."
         )
-    if method == "hqq":
-        from transformers import HqqConfig
-
-        return HqqConfig(nbits=bits, axis=0)  # axis 0: the fast ATen kernel
     if method == "eetq":
         from transformers import EetqConfig
 
@@ -48,14 +44,4 @@ def quantization_config(model_args: ModelArgs, compute_dtype):
         bnb_4bit_use_double_quant=model_args.double_quantization,
         bnb_4bit_compute_dtype=compute_dtype or torch.float16,
         bnb_4bit_quant_storage=compute_dtype or torch.float16,
-    )
-
-
-def unsupported_by_transformers(model_args: ModelArgs, error: NotImplementedError) -> ModelError:
-    """transformers 5 lists some quantizers it cannot run yet (HQQ in 5.23): say so instead of a traceback."""
-    import transformers
-
-    return ModelError(
-        f"`quantization_method: {model_args.quantization_method}` cannot quantize on the fly with transformers "
-        f"{transformers.__version__} ({error}). Use quantization_method: bnb."
     )
