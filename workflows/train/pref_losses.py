@@ -4,11 +4,43 @@ Inputs are per-example log-probabilities of the answers: ``*_logps`` summed over
 the answer tokens (``*_avg_logps`` averaged, for ipo, orpo and simpo, which are
 length-normalised). Each function returns ``(losses, chosen_rewards,
 rejected_rewards)`` per example; the rewards are what trainer_log.jsonl reports
-as ``rewards/chosen`` and ``rewards/rejected``.
+as ``rewards/chosen`` and ``rewards/rejected``. ``pair_losses`` picks and combines
+them for a batch of pairs as the dpo stage's settings say.
 """
 
 import torch
 import torch.nn.functional as F
+
+from workflows.config.schema import RLHFArgs
+
+
+def pair_losses(rlhf: RLHFArgs, logps, counts, ref_logps=None):
+    """The dpo stage's per-pair losses and rewards for a batch of pairs (the chosen rows first, then the rejected).
+
+    ``logps`` and ``ref_logps`` (None for orpo and simpo) are the policy's and the reference's summed answer
+    log-probabilities of the 2B rows, ``counts`` their answer tokens: ipo, orpo and simpo read them per token.
+    ``pref_bco_weight`` mixes BCO in; ``pref_ftx`` adds the chosen answers' SFT loss (ORPO has it built in).
+    Returns ``(losses, chosen_rewards, rejected_rewards)``.
+    """
+    avg_logps = logps / counts.clamp(min=1)
+    chosen_avg, rejected_avg = avg_logps.chunk(2)
+    if rlhf.pref_loss == "orpo":
+        losses, chosen_rewards, rejected_rewards = orpo_loss(chosen_avg, rejected_avg, rlhf.pref_beta)
+    elif rlhf.pref_loss == "simpo":
+        losses, chosen_rewards, rejected_rewards = simpo_loss(chosen_avg, rejected_avg, rlhf.pref_beta, rlhf.simpo_gamma)
+    else:
+        if rlhf.pref_loss == "ipo":  # IPO compares length-normalised log-probabilities, as LLaMA-Factory and trl do
+            logps, ref_logps = avg_logps, ref_logps / counts.clamp(min=1)
+        (chosen, rejected), (ref_chosen, ref_rejected) = logps.chunk(2), ref_logps.chunk(2)
+        losses, chosen_rewards, rejected_rewards = dpo_loss(
+            chosen, rejected, ref_chosen, ref_rejected, rlhf.pref_beta, rlhf.pref_loss, rlhf.dpo_label_smoothing
+        )
+        if rlhf.pref_bco_weight > 0:
+            bco = bco_loss(rlhf.pref_beta * (chosen - ref_chosen), rlhf.pref_beta * (rejected - ref_rejected))
+            losses = (losses + rlhf.pref_bco_weight * bco) / (1 + rlhf.pref_bco_weight)
+    if rlhf.pref_ftx > 0 and rlhf.pref_loss != "orpo":
+        losses = losses - rlhf.pref_ftx * chosen_avg
+    return losses, chosen_rewards, rejected_rewards
 
 
 def dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta: float, loss_type: str, label_smoothing: float = 0.0):

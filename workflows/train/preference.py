@@ -81,7 +81,6 @@ class PreferenceTrainer(StageMetricsMixin, LlamaBoardTrainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         input_ids, attention_mask, labels = inputs["input_ids"], inputs["attention_mask"], inputs["labels"]
         logps, counts = sequence_logps(model, input_ids, attention_mask, labels)
-        avg_logps = logps / counts.clamp(min=1)
         rlhf = self.rlhf
         if self.stage == "kto":
             ref = self.reference_logps(input_ids, attention_mask, labels)
@@ -89,7 +88,7 @@ class PreferenceTrainer(StageMetricsMixin, LlamaBoardTrainer):
             losses, rewards, kl = pref_losses.kto_loss(logps, ref, tags, rlhf.pref_beta, rlhf.kto_chosen_weight, rlhf.kto_rejected_weight)
             loss = losses.mean()
             if rlhf.pref_ftx > 0 and tags.any():
-                loss = loss + rlhf.pref_ftx * (-avg_logps[tags.bool()]).mean()
+                loss = loss + rlhf.pref_ftx * (-logps / counts.clamp(min=1))[tags.bool()].mean()
             chosen, rejected = rewards[tags.bool()], rewards[~tags.bool()]
             if len(chosen):
                 self.record(**{"rewards/chosen": chosen.mean()})
@@ -100,26 +99,8 @@ class PreferenceTrainer(StageMetricsMixin, LlamaBoardTrainer):
             self.record(kl=kl)
             return loss
 
-        chosen_logps, rejected_logps = logps.chunk(2)
-        chosen_avg, rejected_avg = avg_logps.chunk(2)
-        if rlhf.pref_loss == "orpo":
-            losses, chosen_rewards, rejected_rewards = pref_losses.orpo_loss(chosen_avg, rejected_avg, rlhf.pref_beta)
-        elif rlhf.pref_loss == "simpo":
-            losses, chosen_rewards, rejected_rewards = pref_losses.simpo_loss(chosen_avg, rejected_avg, rlhf.pref_beta, rlhf.simpo_gamma)
-        else:
-            ref_chosen, ref_rejected = self.reference_logps(input_ids, attention_mask, labels).chunk(2)
-            if rlhf.pref_loss == "ipo":  # IPO compares length-normalised log-probabilities, as LLaMA-Factory does
-                chosen_counts, rejected_counts = counts.clamp(min=1).chunk(2)
-                chosen_logps, rejected_logps = chosen_avg, rejected_avg
-                ref_chosen, ref_rejected = ref_chosen / chosen_counts, ref_rejected / rejected_counts
-            losses, chosen_rewards, rejected_rewards = pref_losses.dpo_loss(
-                chosen_logps, rejected_logps, ref_chosen, ref_rejected, rlhf.pref_beta, rlhf.pref_loss, rlhf.dpo_label_smoothing
-            )
-            if rlhf.pref_bco_weight > 0:
-                bco = pref_losses.bco_loss(rlhf.pref_beta * (chosen_logps - ref_chosen), rlhf.pref_beta * (rejected_logps - ref_rejected))
-                losses = (losses + rlhf.pref_bco_weight * bco) / (1 + rlhf.pref_bco_weight)
-        if rlhf.pref_ftx > 0 and rlhf.pref_loss != "orpo":  # ORPO has the SFT term built in
-            losses = losses - rlhf.pref_ftx * chosen_avg
+        reference = None if rlhf.pref_loss in REFERENCE_FREE_LOSSES else self.reference_logps(input_ids, attention_mask, labels)
+        losses, chosen_rewards, rejected_rewards = pref_losses.pair_losses(rlhf, logps, counts, reference)
         self.record(
             **{
                 "rewards/chosen": chosen_rewards.mean(),
