@@ -325,6 +325,9 @@ def test_dpo_writes_reward_metrics_and_a_resume_reproduces_the_losses(tiny_model
         (["stage=ppo", "dataset=instruct_demo"], "`stage: ppo` needs `reward_model`"),
         (["stage=dpo", "dataset=preference_demo", "pref_loss=dpo"], "`pref_loss` has the value 'dpo'"),
         (["stage=dpo", "dataset=preference_demo", "pref_loss=orpo", "ref_model=data"], "uses no reference model"),
+        (["stage=dpo", "dataset=preference_demo", "packing=true"], "`packing: true` joins examples into one sequence"),
+        (["stage=kto", "dataset=kto_demo", "neat_packing=true"], "stage `kto` (Kahneman-Tversky optimisation"),
+        (["stage=rm", "dataset=preference_demo", "padding_free=true"], "stage `rm` pads its batches: remove `padding_free`"),
     ],
 )
 def test_bad_alignment_input_exits_2_naming_the_key_before_any_weight_loads(overrides, named, tmp_path, monkeypatch, capsys):

@@ -1,10 +1,13 @@
-"""What the adapter and model methods (OFT, LLaMA Pro, PiSSA, on-the-fly quantization, Unsloth) cannot be combined with.
+"""What the adapter and model methods (OFT, LLaMA Pro, PiSSA, on-the-fly quantization, Unsloth) and the batching
+methods (packing, padding_free) cannot be combined with.
 
 Checked from the config alone, before anything loads; whether a package or a GPU is
 there is checked where the package is used (workflows.models). Torch-free.
 """
 
 from typing import TYPE_CHECKING
+
+from workflows.stages import STAGES
 
 if TYPE_CHECKING:
     from workflows.config.loader import RunConfig
@@ -65,4 +68,29 @@ def model_method_problems(config: "RunConfig") -> list[str]:
     if model.use_unsloth and (model.enable_liger_kernel or model.pure_bf16):
         other = "enable_liger_kernel" if model.enable_liger_kernel else "pure_bf16"
         problems.append(f"`use_unsloth` patches the model its own way: remove `{other}`.")
+    return problems
+
+
+SEQUENCE_FEATURES = ("pretrain", "supervised")
+"""Feature kinds whose rows are single sequences, which packing and padding_free may join (``Stage.features``)."""
+
+
+def batching_problems(config: "RunConfig") -> list[str]:
+    """packing and padding_free join rows into one; a row of rm/dpo/kto/ppo is a pair, a labelled answer or a prompt."""
+    stage = STAGES[config.finetuning.stage]
+    if stage.features in SEQUENCE_FEATURES:
+        return []
+    sequence_stages = " and ".join(name for name, other in STAGES.items() if other.features in SEQUENCE_FEATURES)
+    problems = []
+    if config.data.packing:
+        problems.append(
+            f"`packing: true` joins examples into one sequence, which only stages {sequence_stages} train on: stage "
+            f"`{stage.name}` ({stage.summary}) would see the answers of different examples glued together. Remove `packing` "
+            "(LLaMA-Factory's `neat_packing` turns it on too)."
+        )
+    if config.data.padding_free:
+        problems.append(
+            f"`padding_free: true` flattens the batches of stages {sequence_stages} only; stage `{stage.name}` pads its "
+            "batches: remove `padding_free`."
+        )
     return problems
