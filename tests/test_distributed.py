@@ -1,15 +1,18 @@
 """Training on several processes.
 
 DDP on 2 CPU processes (gloo), started the way the UI starts a job, trains as
-one process does on the same global batch, only rank 0 writes the run
-directory, and the UI's Abort stops every rank at a resumable checkpoint.
+one process does on the same global batch (sft, and dpo with its reference
+model and reward metrics), only rank 0 writes the run directory, and the UI's
+Abort stops every rank at a resumable checkpoint.
 What needs GPUs (several GPUs or machines, DeepSpeed, FSDP) is checked as the
 exact command and settings built for it.
 """
 
+import fcntl
 import json
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -20,6 +23,7 @@ from llamaboard import launcher
 from llamaboard.controls import NONE_CHOICE
 from llamaboard.devices import gpu_count
 from llamaboard.scale_out import engine_settings, loaded_engine, processes_text
+from workflows.cli import main
 from workflows.config import load_config
 from workflows.errors import ConfigError
 from workflows.run_dir import list_checkpoints, pid_alive, read_state
@@ -115,6 +119,71 @@ def test_ddp_on_two_cpu_processes_trains_like_one_and_abort_stops_every_rank_at_
     assert int(checkpoint.name.split("-")[1]) >= COMPARED_STEPS
     assert (checkpoint / "rng_state_0.pth").is_file() and (checkpoint / "rng_state_1.pth").is_file()
     assert processes_naming(str(ddp_dir)) == []
+
+
+DPO_STEPS = 3
+DPO_SAME_STEPS = (  # as SAME_STEPS, for dpo on pairs
+    "stage=dpo",
+    "dataset=preference_demo",
+    "cutoff_len=64",
+    "learning_rate=1e-3",
+    "logging_steps=1",
+    "save_steps=1000",
+    "plot_loss=false",
+    "lr_scheduler_type=constant",
+    "warmup_ratio=0",
+    "train_sampling_strategy=sequential",
+    f"max_steps={DPO_STEPS}",
+)
+DPO_METRICS = ("loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins")
+
+
+def test_dpo_under_torchrun_logs_what_one_process_logs_on_the_same_batches_once_per_step(tmp_path, tiny_model_dir):
+    """dpo has a reference model beside the policy (the LoRA base); its reward metrics are averaged over both ranks."""
+    ddp_dir, single_dir = tmp_path / "ddp", tmp_path / "single"
+    command = [sys.executable, "-m", "workflows", "train", *DPO_SAME_STEPS, "per_device_train_batch_size=2", "nproc_per_node=2"]
+    result = subprocess.run([*command, f"output_dir={ddp_dir}"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert main(["train", *DPO_SAME_STEPS, "per_device_train_batch_size=4", f"output_dir={single_dir}"]) == 0
+
+    for name in ("run.yaml", "status.json", "running_log.txt", "provenance.json", "train_results.json", "adapter_model.safetensors"):
+        assert (ddp_dir / name).is_file(), name
+    assert read_state(ddp_dir).state == "finished"
+    assert "Starting 2 processes (DDP) with torchrun" in result.stdout + result.stderr
+    ddp_rows, single_rows = (
+        [json.loads(line) for line in (folder / "trainer_log.jsonl").read_text().splitlines()] for folder in (ddp_dir, single_dir)
+    )
+    assert [row["current_steps"] for row in ddp_rows] == list(range(1, DPO_STEPS + 1)), "rank 0 alone writes the rows"
+    for ddp_row, single_row in zip(ddp_rows, single_rows, strict=True):
+        for metric in DPO_METRICS:
+            assert ddp_row[metric] == pytest.approx(single_row[metric], abs=1e-4), (ddp_row["current_steps"], metric)
+    assert ddp_rows[-1]["rewards/margins"] > 0, "the steps compared changed the policy"
+
+
+def test_a_rank_waits_while_another_builds_the_features_and_loads_them_even_with_overwrite_cache(tiny_model_dir, tmp_path, monkeypatch):
+    """Every rank of a torchrun job tokenises the same data into one cache entry: one builds, the others wait for it
+    and load what it built (without the lock they replaced the folder under each other)."""
+    from workflows.features.build import build_features
+    from workflows.models.loader import load_tokenizer
+    from workflows.templates import get_template
+
+    monkeypatch.setenv("LLAMABOARD_CACHE", str(tmp_path / "cache"))
+    config = load_config(None, ["stage=dpo", "dataset=preference_demo", f"dataset_dir={PROJECT_ROOT / 'data'}", "overwrite_cache=true"])
+    tokenizer = load_tokenizer(config.model)
+    template = get_template(config.data.template, tokenizer)
+    template.fix_tokenizer(tokenizer)
+    first = build_features(config, tokenizer, template)  # rank 0
+
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    built = []
+    with open(tmp_path / "cache" / "datasets" / f"{first.fingerprint}.lock") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # as rank 0 holds it while it tokenises
+        rank_1 = threading.Thread(target=lambda: built.append(build_features(config, tokenizer, template)))
+        rank_1.start()
+        rank_1.join(timeout=2)
+        assert rank_1.is_alive() and not built, "rank 1 waits for the lock"
+    rank_1.join(timeout=60)
+    assert built[0].from_cache and built[0].train["input_ids"] == first.train["input_ids"]
 
 
 def config(*overrides: str):

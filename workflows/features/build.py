@@ -6,13 +6,22 @@ those that only say how the work is done, the stage and seed, the template's
 definition and the whole tokenizer (vocabulary, merges, normalisation, special
 tokens). A second run with the same inputs skips tokenisation entirely;
 changing any of them, or passing `overwrite_cache`, tokenises again.
+
+One process at a time reads or writes a cache entry (an flock beside it): the
+ranks of a torchrun job, or two jobs on the same data, would otherwise tokenise
+at once and replace the folder under each other. The first to get the lock
+builds; the others load what it built.
 """
 
+import fcntl
 import hashlib
 import json
 import logging
+import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -89,13 +98,34 @@ def build_features(config: RunConfig, tokenizer, template) -> Features:
     files = _file_digests(config)
     fingerprint = _fingerprint(config, tokenizer, template, files)
     cache_dir = cache_root() / "datasets" / fingerprint
-    if (cache_dir / "train").is_dir() and not data.overwrite_cache:
-        from datasets import load_from_disk
+    with _one_process_at_a_time(cache_dir):
+        if (cache_dir / "train").is_dir() and not _rebuilds(config):
+            from datasets import load_from_disk
 
-        logger.info("Loaded tokenised data from cache %s (fingerprint %s)", cache_dir, fingerprint)
-        eval_set = load_from_disk(str(cache_dir / "eval")) if (cache_dir / "eval").is_dir() else None
-        return Features(load_from_disk(str(cache_dir / "train")), eval_set, fingerprint, files, from_cache=True)
+            logger.info("Loaded tokenised data from cache %s (fingerprint %s)", cache_dir, fingerprint)
+            eval_set = load_from_disk(str(cache_dir / "eval")) if (cache_dir / "eval").is_dir() else None
+            return Features(load_from_disk(str(cache_dir / "train")), eval_set, fingerprint, files, from_cache=True)
+        train_set, eval_set = _tokenise(config, tokenizer, template, cache_dir)
+    return Features(train_set, eval_set, fingerprint, files)
 
+
+@contextmanager
+def _one_process_at_a_time(cache_dir: Path) -> Iterator[None]:
+    cache_dir.parent.mkdir(parents=True, exist_ok=True)
+    with open(cache_dir.with_name(cache_dir.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
+
+
+def _rebuilds(config: RunConfig) -> bool:
+    """`overwrite_cache` is for the first process of a machine; the other ranks of a torchrun job load what it built
+    (LLaMA-Factory's rule), instead of each tokenising again and replacing the folder another rank has loaded."""
+    return config.data.overwrite_cache and int(os.environ.get("LOCAL_RANK", "0")) == 0
+
+
+def _tokenise(config: RunConfig, tokenizer, template, cache_dir: Path):
+    """Tokenise the train (and eval) examples and save them as the cache entry; returns the loaded (train, eval) sets."""
+    data = config.data
     seed = config.training.seed
     examples = load_examples(data, data.dataset, config.finetuning.stage, seed=seed)
     if data.eval_dataset:
@@ -111,8 +141,7 @@ def build_features(config: RunConfig, tokenizer, template) -> Features:
     logger.info(
         "Tokenised %d train and %d eval examples into %d and %d rows", len(train_examples), len(eval_examples), len(train), len(evaluation)
     )
-    train_set, eval_set = _save(cache_dir, train, evaluation)
-    return Features(train_set, eval_set, fingerprint, files)
+    return _save(cache_dir, train, evaluation)
 
 
 def _as_conversation(example: dict) -> dict:
@@ -150,7 +179,6 @@ def _to_rows(encoded: list[dict], config: RunConfig) -> list[dict]:
 def _save(cache_dir: Path, train: list[dict], evaluation: list[dict]):
     from datasets import Dataset, load_from_disk
 
-    cache_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".writing-", dir=cache_dir.parent))
     Dataset.from_list(train).save_to_disk(str(staging / "train"))
     if evaluation:

@@ -106,7 +106,11 @@ def train_and_save(config: RunConfig, run_dir: RunDirectory, stop: StopSignal, t
 
 
 class StageMetricsMixin:
-    """Collects per-step metrics in ``compute_loss`` and adds their means to the next log (``eval_`` prefixed in eval)."""
+    """Collects per-step metrics in ``compute_loss`` and adds their means to the next log (``eval_`` prefixed in eval).
+
+    Under torchrun every rank logs the same step (the Trainer calls ``log`` on all of them), so the means are taken
+    over every rank's batches, as trl's trainers gather theirs; rank 0 writes them.
+    """
 
     def _init_stage_metrics(self):
         self._stage_metrics = {"train": {}, "eval": {}}
@@ -121,7 +125,10 @@ class StageMetricsMixin:
         mode = "train" if self.model.training else "eval"
         prefix = "eval_" if mode == "eval" else ""
         collected = self._stage_metrics[mode]
-        logs.update({f"{prefix}{key}": sum(values) / len(values) for key, values in collected.items() if values})
+        totals = {key: (sum(values), len(values)) for key, values in collected.items() if values}
+        if self.args.world_size > 1:
+            totals = _summed_over_ranks(totals)
+        logs.update({f"{prefix}{key}": total / count for key, (total, count) in totals.items()})
         collected.clear()
         super().log(logs, start_time)
 
@@ -132,3 +139,17 @@ class StageMetricsMixin:
         with torch.no_grad(), self.compute_loss_context_manager():
             loss = self.compute_loss(model, inputs)
         return loss.detach(), None, None
+
+
+def _summed_over_ranks(totals: dict[str, tuple[float, int]]) -> dict[str, tuple[float, int]]:
+    """Each metric's (sum, count) added up over the ranks; a rank may lack a metric (a kto batch without a bad answer)."""
+    import torch.distributed as dist
+
+    every_rank = [None] * dist.get_world_size()
+    dist.all_gather_object(every_rank, totals)
+    summed: dict[str, tuple[float, int]] = {}
+    for rank_totals in every_rank:
+        for key, (total, count) in rank_totals.items():
+            previous = summed.get(key, (0.0, 0))
+            summed[key] = (previous[0] + total, previous[1] + count)
+    return summed

@@ -173,7 +173,11 @@ class PPOTrainer(StageMetricsMixin, LlamaBoardTrainer):
     def training_step(self, model, inputs, num_items_in_batch=None):
         inputs = self._prepare_inputs(inputs)
         batch = self.rollout(model, inputs["input_ids"], inputs["attention_mask"])
-        scores = self.score_moments.normalise(batch.scores) if self.rlhf.ppo_score_norm else batch.scores
+        every_score = self.accelerator.gather(batch.scores)  # under torchrun, the moments and the KL are every rank's
+        scores = batch.scores
+        if self.rlhf.ppo_score_norm:
+            self.score_moments.update(every_score)
+            scores = self.score_moments.normalise(scores)
         rewards, kl = token_rewards(scores, batch.logps, batch.ref_logps, batch.mask, self.kl.value)
         if self.rlhf.ppo_whiten_rewards:
             rewards = masked_whiten(rewards, batch.mask, shift_mean=False)
@@ -181,14 +185,14 @@ class PPOTrainer(StageMetricsMixin, LlamaBoardTrainer):
         advantages = masked_whiten(advantages, batch.mask)
         model.train()
         loss = self.optimise(model, batch, advantages, returns)
-        summed_kl = kl.sum(-1).mean().item()
+        summed_kl = self.accelerator.gather(kl.sum(-1)).mean().item()
         self.record(
             reward=batch.scores.mean(),
             kl=summed_kl,
             kl_coef=self.kl.value,
             **{"ppo/returns/mean": masked_mean(returns, batch.mask)},
         )
-        self.kl.update(summed_kl, len(scores))
+        self.kl.update(summed_kl, len(every_score))
         return loss
 
     def optimise(self, model, batch: Rollouts, advantages, returns):

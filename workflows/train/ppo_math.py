@@ -101,7 +101,7 @@ class RunningMoments:
     mean: float = 0.0
     var: float = 1.0
 
-    def normalise(self, scores):
+    def update(self, scores) -> None:
         n = len(scores)
         batch_mean, batch_var = scores.mean().item(), scores.var(correction=0).item() if n > 1 else 0.0
         total = self.count + n
@@ -109,4 +109,6 @@ class RunningMoments:
         self.var = (self.var * self.count + batch_var * n + delta**2 * self.count * n / total) / total
         self.mean += delta * n / total
         self.count = total
+
+    def normalise(self, scores):
         return (scores - self.mean) / math.sqrt(self.var + 1e-8)

@@ -86,14 +86,15 @@ def bco_loss(chosen_rewards, rejected_rewards):
     return -F.logsigmoid(chosen_rewards - delta) - F.logsigmoid(-(rejected_rewards - delta))
 
 
-def kto_loss(policy_logps, ref_logps, desirable, beta: float, chosen_weight: float, rejected_weight: float):
+def kto_loss(policy_logps, ref_logps, desirable, beta: float, chosen_weight: float, rejected_weight: float, batch_mean=torch.mean):
     """KTO on single answers labelled desirable (True) or undesirable, against the batch's KL estimate.
 
-    The KL term is the batch mean of policy/reference log-ratios (clamped at 0, no gradient), as in the KTO paper's
-    estimate from the same batch. Returns (losses, rewards, kl).
+    The KL term is the mean policy/reference log-ratio of the batch (clamped at 0, no gradient), as in the KTO paper's
+    estimate from the same batch; ``batch_mean`` takes that mean (the trainer's averages over every rank's batch, as
+    trl's KTOTrainer does). Returns (losses, rewards, kl).
     """
     logratios = policy_logps - ref_logps
-    kl = logratios.mean().clamp(min=0).detach()
+    kl = batch_mean(logratios.detach()).clamp(min=0)
     desirable = desirable.bool()
     losses = torch.where(
         desirable,

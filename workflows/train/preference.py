@@ -78,6 +78,10 @@ class PreferenceTrainer(StageMetricsMixin, LlamaBoardTrainer):
             with model.disable_adapter():  # LoRA without ref_model: the base model is the reference
                 return sequence_logps(model, input_ids, attention_mask, labels)[0]
 
+    def mean_over_ranks(self, values):
+        """The mean of every rank's mean (each rank's batch has the same size under torchrun); one process: the mean."""
+        return self.accelerator.gather(values.mean().reshape(1)).mean()
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         input_ids, attention_mask, labels = inputs["input_ids"], inputs["attention_mask"], inputs["labels"]
         logps, counts = sequence_logps(model, input_ids, attention_mask, labels)
@@ -85,7 +89,9 @@ class PreferenceTrainer(StageMetricsMixin, LlamaBoardTrainer):
         if self.stage == "kto":
             ref = self.reference_logps(input_ids, attention_mask, labels)
             tags = inputs["kto_tag"]
-            losses, rewards, kl = pref_losses.kto_loss(logps, ref, tags, rlhf.pref_beta, rlhf.kto_chosen_weight, rlhf.kto_rejected_weight)
+            losses, rewards, kl = pref_losses.kto_loss(
+                logps, ref, tags, rlhf.pref_beta, rlhf.kto_chosen_weight, rlhf.kto_rejected_weight, batch_mean=self.mean_over_ranks
+            )
             loss = losses.mean()
             if rlhf.pref_ftx > 0 and tags.any():
                 loss = loss + rlhf.pref_ftx * (-logps / counts.clamp(min=1))[tags.bool()].mean()
