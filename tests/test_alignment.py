@@ -87,14 +87,29 @@ def test_sigmoid_loss_is_dpo_by_hand_and_the_other_losses_differ_and_follow_thei
         assert not torch.allclose(other.mean(), sigmoid.mean())
 
 
-def test_kto_loss_weighs_desirable_and_undesirable_answers_against_the_batch_kl():
+def test_kto_loss_weighs_desirable_and_undesirable_answers_against_the_kl_of_mismatched_pairs():
     policy, reference, tags = t([-10.0, -12.0, -9.0]), t([-11.0, -11.5, -9.5]), torch.tensor([1, 0, 1])
-    losses, rewards, kl = pref_losses.kto_loss(policy, reference, tags, BETA, chosen_weight=1.0, rejected_weight=2.0)
-    ratios = [1.0, -0.5, 0.5]
-    z = max(0.0, sum(ratios) / 3)
-    assert kl.item() == pytest.approx(z)
-    assert losses.tolist() == pytest.approx([1 - sig(BETA * (1.0 - z)), 2.0 * (1 - sig(BETA * (z + 0.5))), 1 - sig(BETA * (0.5 - z))])
-    assert rewards.tolist() == pytest.approx([BETA * r for r in ratios])
+    kl = pref_losses.kl_divergence(t([-20.0, -7.0, -15.0]), t([-21.0, -7.5, -15.0]))  # the KL rows' log-probabilities
+    assert kl.item() == pytest.approx(0.5)
+    assert pref_losses.kl_divergence(t([-20.0]), t([-19.0])).item() == 0.0, "the estimate is never negative"
+    losses, rewards = pref_losses.kto_loss(policy, reference, tags, BETA, chosen_weight=1.0, rejected_weight=2.0, kl=kl)
+    assert losses.tolist() == pytest.approx([1 - sig(BETA * (1.0 - 0.5)), 2.0 * (1 - sig(BETA * (0.5 + 0.5))), 1 - sig(BETA * (0.5 - 0.5))])
+    assert rewards.tolist() == pytest.approx([BETA * r for r in [1.0, -0.5, 0.5]])
+
+
+def test_each_kto_row_gets_a_kl_row_of_its_prompt_and_the_previous_answer_within_cutoff_len():
+    from workflows.features.preference import with_kl_rows
+
+    rows = [
+        {"input_ids": [1, 2, 10, 11], "labels": [-100, -100, 10, 11], "kto_tag": 1},
+        {"input_ids": [3, 20], "labels": [-100, 20], "kto_tag": 0},
+        {"input_ids": [4, 5, 6, 30, 31, 32, 33, 34], "labels": [-100] * 3 + [30, 31, 32, 33, 34], "kto_tag": 1},
+    ]
+    with_kl_rows(rows, cutoff_len=8)
+    assert [row["kl_input_ids"] for row in rows] == [[1, 2, 30, 31, 32, 33, 34], [3, 10, 11], [4, 5, 6, 20]]
+    assert rows[1]["kl_labels"] == [-100, 10, 11]
+    with_kl_rows(rows, cutoff_len=6)  # the prompt's end and the answer's start are kept, split as for any row
+    assert rows[0]["kl_input_ids"] == [1, 2, 30, 31, 32, 33] and rows[0]["kl_labels"] == [-100, -100, 30, 31, 32, 33]
 
 
 def test_dpo_sigmoid_loss_on_a_tiny_batch_equals_log_probs_summed_by_hand(tiny_model_dir, tmp_path):

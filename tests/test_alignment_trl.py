@@ -17,7 +17,7 @@ from trl.trainer.kto_trainer import KTOTrainer
 from trl.trainer.reward_trainer import RewardTrainer as TrlRewardTrainer
 
 from workflows.config.schema import RLHFArgs
-from workflows.train.pref_losses import kto_loss, pair_losses
+from workflows.train.pref_losses import kl_divergence, kto_loss, pair_losses
 from workflows.train.reward import RewardTrainer
 
 BETA = 0.1
@@ -104,25 +104,24 @@ def test_dpo_losses_and_rewards_equal_trls_dpo_trainer(loss_type):
         assert losses[2].item() == 0.0 and trl_loss.item() > 0.0, "the numbers exercise both sides of the hinge"
 
 
-def test_kto_loss_and_rewards_equal_trls_kto_trainer_when_its_kl_rows_are_the_batch():
-    """trl estimates the KL term on prompts paired with other rows' answers (KL_input_ids); ours on the batch's own
-    rows. Given the batch as its KL rows, trl computes our loss, KL, rewards and margin."""
+def test_kto_loss_kl_and_rewards_equal_trls_kto_trainer():
     logps, references, tags = [-10.0, -12.0, -9.0, -20.0], [-11.0, -11.5, -9.5, -21.0], [1, 0, 1, 0]
+    kl_logps, kl_references = [-30.0, -14.0, -12.5, -8.0], [-31.0, -14.5, -12.0, -8.2]  # prompts with other rows' answers
     inputs, model = fused_head_output(logps, [5, 4, 3, 6])
+    kl_rows, kl_model = fused_head_output(kl_logps, [7, 2, 4, 3])
     inputs.update(
         label=tensor(tags, torch.bool),
         ref_logps=tensor(references),
-        ref_KL_logps=tensor(references),
-        KL_input_ids=inputs["input_ids"],
-        KL_attention_mask=inputs["attention_mask"],
-        KL_completion_mask=inputs["completion_mask"],
+        ref_KL_logps=tensor(kl_references),
+        **{f"KL_{key}": value for key, value in kl_rows.items()},
     )
     trainer = trl_trainer(beta=BETA, loss_type="kto", calculate_KL=True, desirable_weight=1.0, undesirable_weight=1.5)
-    trainer._compute_kl_logps = lambda model, batch: KTOTrainer._compute_kl_logps(trainer, model, batch)
+    trainer._compute_kl_logps = lambda model, batch: KTOTrainer._compute_kl_logps(trainer, kl_model, batch)
     trl_loss = KTOTrainer._compute_loss(trainer, model, inputs, return_outputs=False)
 
-    losses, rewards, kl = kto_loss(tensor(logps), tensor(references), tensor(tags), BETA, chosen_weight=1.0, rejected_weight=1.5)
-    assert kl.item() > 0, "the numbers exercise the KL term"
+    kl = kl_divergence(tensor(kl_logps), tensor(kl_references))
+    losses, rewards = kto_loss(tensor(logps), tensor(references), tensor(tags), BETA, chosen_weight=1.0, rejected_weight=1.5, kl=kl)
+    assert kl.item() == pytest.approx(0.3), "the numbers exercise the KL term"
     assert losses.mean().item() == pytest.approx(trl_loss.item(), abs=1e-12)
     trl_metrics = trainer._metrics["train"]
     desirable = tensor(tags, torch.bool)

@@ -32,14 +32,14 @@ from workflows.data.registry import DATASET_INFO
 from workflows.errors import DatasetError
 from workflows.features.packing import pack_sequences
 from workflows.features.parallel import encode_in_workers, worker_count
-from workflows.features.preference import encode_kto, encode_pairwise, encode_prompt
+from workflows.features.preference import encode_kto, encode_pairwise, encode_prompt, with_kl_rows
 from workflows.features.pretrain import encode_pretrain
 from workflows.features.supervised import IGNORE_INDEX, encode_supervised
 from workflows.models.tiny import cache_root
 from workflows.stages import get_stage
 
 logger = logging.getLogger(__name__)
-FEATURES_VERSION = "1"  # bump when the encoding code changes what it produces
+FEATURES_VERSION = "2"  # bump when the encoding code changes what it produces
 NOT_IN_FINGERPRINT = {"overwrite_cache", "preprocessing_num_workers", "padding_free"}
 """Data settings that change how features are made or batched, never what they hold; every other one is in the key."""
 
@@ -173,6 +173,8 @@ def _to_rows(encoded: list[dict], config: RunConfig) -> list[dict]:
         for item in encoded
         if all(any(label != IGNORE_INDEX for label in item[key]) for key in label_keys)
     ]
+    if get_stage(config.finetuning.stage).features == "kto":
+        return with_kl_rows(rows, config.data.cutoff_len)
     return pack_sequences(rows, config.data.cutoff_len) if packing_enabled(config) else rows
 
 

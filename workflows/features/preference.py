@@ -3,7 +3,8 @@
 Rows, one per example (``labels`` are -100 everywhere but the last answer):
 
     pairwise   input_ids, labels (prompt + chosen), rejected_input_ids, rejected_labels (prompt + rejected)
-    kto        input_ids, labels (prompt + answer), kto_tag (1 desirable, 0 undesirable)
+    kto        input_ids, labels (prompt + answer), kto_tag (1 desirable, 0 undesirable),
+               kl_input_ids, kl_labels (the prompt + the previous example's answer: ``with_kl_rows``)
     prompt     input_ids (the conversation up to the generation prompt), labels (the reference answer, unused)
 
 Both answers of a pair share one prompt and one length budget (``cutoff_len``),
@@ -43,6 +44,27 @@ def encode_kto(example: dict, template, tokenizer, data_args: DataArgs) -> dict:
     prompt_len, answer_len = infer_seqlen(len(prompt_ids), len(answer_ids), data_args.cutoff_len)
     input_ids, labels = _join(prompt_ids[-prompt_len:] if prompt_len else [], answer_ids[:answer_len])
     return {"input_ids": input_ids, "labels": labels, "kto_tag": int(bool(example["kto_tag"]))}
+
+
+def with_kl_rows(rows: list[dict], cutoff_len: int) -> list[dict]:
+    """Adds each kto row's KL row: its prompt with the previous row's answer (the first row takes the last's).
+
+    KTO's reference point is the policy's KL to the reference model, estimated on such mismatched prompt/answer pairs
+    (LLaMA-Factory's +1 offset; trl's KTOTrainer does the same), so the estimate does not move with the answers being
+    trained. Built over the whole split rather than per batch, so a batch of one has a mismatched pair too.
+    """
+    prompts_and_answers = [_split_row(row) for row in rows]
+    previous = prompts_and_answers[-1:] + prompts_and_answers[:-1]
+    for row, (prompt_ids, _), (_, answer_ids) in zip(rows, prompts_and_answers, previous):
+        prompt_len, answer_len = infer_seqlen(len(prompt_ids), len(answer_ids), cutoff_len)
+        row["kl_input_ids"], row["kl_labels"] = _join(prompt_ids[-prompt_len:] if prompt_len else [], answer_ids[:answer_len])
+    return rows
+
+
+def _split_row(row: dict) -> tuple[list[int], list[int]]:
+    """The prompt (the labels' masked start) and the answer of a row."""
+    start = next(index for index, label in enumerate(row["labels"]) if label != IGNORE_INDEX)
+    return row["input_ids"][:start], row["input_ids"][start:]
 
 
 def encode_prompt(example: dict, template, tokenizer, data_args: DataArgs) -> dict:

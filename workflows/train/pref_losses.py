@@ -86,19 +86,25 @@ def bco_loss(chosen_rewards, rejected_rewards):
     return -F.logsigmoid(chosen_rewards - delta) - F.logsigmoid(-(rejected_rewards - delta))
 
 
-def kto_loss(policy_logps, ref_logps, desirable, beta: float, chosen_weight: float, rejected_weight: float, batch_mean=torch.mean):
-    """KTO on single answers labelled desirable (True) or undesirable, against the batch's KL estimate.
+def kto_loss(policy_logps, ref_logps, desirable, beta: float, chosen_weight: float, rejected_weight: float, kl):
+    """KTO on single answers labelled desirable (True) or undesirable, against ``kl``, the reference point.
 
-    The KL term is the mean policy/reference log-ratio of the batch (clamped at 0, no gradient), as in the KTO paper's
-    estimate from the same batch; ``batch_mean`` takes that mean (the trainer's averages over every rank's batch, as
-    trl's KTOTrainer does). Returns (losses, rewards, kl).
+    ``kl`` is the policy's KL to the reference, estimated on mismatched prompt/answer pairs (``kl_divergence``).
+    Returns (losses, rewards).
     """
     logratios = policy_logps - ref_logps
-    kl = batch_mean(logratios.detach()).clamp(min=0)
     desirable = desirable.bool()
     losses = torch.where(
         desirable,
         chosen_weight * (1 - torch.sigmoid(beta * (logratios - kl))),
         rejected_weight * (1 - torch.sigmoid(beta * (kl - logratios))),
     )
-    return losses, beta * logratios.detach(), kl
+    return losses, beta * logratios.detach()
+
+
+def kl_divergence(policy_kl_logps, ref_kl_logps, batch_mean=torch.mean):
+    """KTO's KL estimate: the mean policy/reference log-ratio of the KL rows, clamped at 0, without gradient.
+
+    ``batch_mean`` takes the mean (the trainer's averages over every rank's batch, as trl's KTOTrainer does).
+    """
+    return batch_mean((policy_kl_logps - ref_kl_logps).detach()).clamp(min=0)

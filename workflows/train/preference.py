@@ -49,11 +49,15 @@ class PairCollator:
 
 
 class KTOCollator:
+    """Labelled answers, and their KL rows (``kl_input_ids``, ``kl_attention_mask``, ``kl_labels``) padded apart."""
+
     def __init__(self, pad_token_id: int):
         self.pad = PaddingCollator(pad_token_id=pad_token_id)
 
     def __call__(self, features: list[dict]) -> dict:
         batch = self.pad([{"input_ids": f["input_ids"], "labels": f["labels"]} for f in features])
+        kl_rows = self.pad([{"input_ids": f["kl_input_ids"], "labels": f["kl_labels"]} for f in features])
+        batch.update({f"kl_{key}": value for key, value in kl_rows.items()})
         batch["kto_tag"] = torch.tensor([int(f["kto_tag"]) for f in features], dtype=torch.long)
         return batch
 
@@ -82,29 +86,34 @@ class PreferenceTrainer(StageMetricsMixin, LlamaBoardTrainer):
         """The mean of every rank's mean (each rank's batch has the same size under torchrun); one process: the mean."""
         return self.accelerator.gather(values.mean().reshape(1)).mean()
 
+    def kto_loss(self, model, inputs, logps, counts):
+        rlhf = self.rlhf
+        tags = inputs["kto_tag"].bool()
+        reference = self.reference_logps(inputs["input_ids"], inputs["attention_mask"], inputs["labels"])
+        kl_rows = inputs["kl_input_ids"], inputs["kl_attention_mask"], inputs["kl_labels"]
+        with torch.no_grad():
+            policy_kl_logps = sequence_logps(self.accelerator.unwrap_model(model), *kl_rows)[0]
+        kl = pref_losses.kl_divergence(policy_kl_logps, self.reference_logps(*kl_rows), batch_mean=self.mean_over_ranks)
+        losses, rewards = pref_losses.kto_loss(logps, reference, tags, rlhf.pref_beta, rlhf.kto_chosen_weight, rlhf.kto_rejected_weight, kl)
+        loss = losses.mean()
+        if rlhf.pref_ftx > 0 and tags.any():
+            loss = loss + rlhf.pref_ftx * (-logps / counts.clamp(min=1))[tags].mean()
+        chosen, rejected = rewards[tags], rewards[~tags]
+        if len(chosen):
+            self.record(**{"rewards/chosen": chosen.mean()})
+        if len(rejected):
+            self.record(**{"rewards/rejected": rejected.mean()})
+        if len(chosen) and len(rejected):
+            self.record(**{"rewards/margins": chosen.mean() - rejected.mean()})
+        self.record(kl=kl)
+        return loss
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         input_ids, attention_mask, labels = inputs["input_ids"], inputs["attention_mask"], inputs["labels"]
         logps, counts = sequence_logps(model, input_ids, attention_mask, labels)
         rlhf = self.rlhf
         if self.stage == "kto":
-            ref = self.reference_logps(input_ids, attention_mask, labels)
-            tags = inputs["kto_tag"]
-            losses, rewards, kl = pref_losses.kto_loss(
-                logps, ref, tags, rlhf.pref_beta, rlhf.kto_chosen_weight, rlhf.kto_rejected_weight, batch_mean=self.mean_over_ranks
-            )
-            loss = losses.mean()
-            if rlhf.pref_ftx > 0 and tags.any():
-                loss = loss + rlhf.pref_ftx * (-logps / counts.clamp(min=1))[tags.bool()].mean()
-            chosen, rejected = rewards[tags.bool()], rewards[~tags.bool()]
-            if len(chosen):
-                self.record(**{"rewards/chosen": chosen.mean()})
-            if len(rejected):
-                self.record(**{"rewards/rejected": rejected.mean()})
-            if len(chosen) and len(rejected):
-                self.record(**{"rewards/margins": chosen.mean() - rejected.mean()})
-            self.record(kl=kl)
-            return loss
-
+            return self.kto_loss(model, inputs, logps, counts)
         reference = None if rlhf.pref_loss in REFERENCE_FREE_LOSSES else self.reference_logps(input_ids, attention_mask, labels)
         losses, chosen_rewards, rejected_rewards = pref_losses.pair_losses(rlhf, logps, counts, reference)
         self.record(
