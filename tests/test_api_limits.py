@@ -151,7 +151,7 @@ def test_a_queued_job_whose_stream_is_closed_never_runs():
             return run_batch(rows, scheduler)
 
     owner = Owner()
-    scheduler = Scheduler(owner.run, gather_s=0)
+    scheduler = Scheduler(owner.run)
     settings = {"eos_token_id": [0]}
     first, queued = _Job([1], settings, 4), _Job([2], {**settings, "temperature": 0.5}, 4)
     scheduler.submit([first])
@@ -161,6 +161,35 @@ def test_a_queued_job_whose_stream_is_closed_never_runs():
     assert queued.done and queued.out.get(timeout=5) is not None  # its reader is told at once, not when the batch ends
     release.set()
     assert wait_until(lambda: not scheduler.busy()) and ran == [first]
+
+
+def test_requests_arriving_just_after_a_lone_one_join_its_batch_at_the_next_yield():
+    """An idle scheduler starts a lone request at once; the rest of a burst, a step behind, is generated with it from then on."""
+    settings = {"eos_token_id": [0]}
+    first, rest = _Job([1], settings, 10), [_Job([index], settings, 3) for index in range(2, 9)]
+
+    class Owner:
+        def run(self, rows, scheduler):  # one "token" per step until done or told to yield
+            steps = 0
+            while not all(job.done for job in rows):
+                if rows == [first] and steps == 0:
+                    scheduler.submit(rest)  # they arrive while the first one's first step runs
+                steps += 1
+                for job in rows:
+                    if not job.done:
+                        job.ids.append(1)
+                        if len(job.ids) >= job.max_new_tokens:
+                            job.finish()
+                if scheduler.should_yield(rows, steps):
+                    return True
+            return False
+
+    owner = Owner()
+    scheduler = Scheduler(owner.run)
+    scheduler.submit([first])
+    assert wait_until(lambda: first.done and all(job.done for job in rest))
+    assert list(scheduler.batch_rows) == [1, 8]
+    assert len(first.ids) == 10 and all(len(job.ids) == 3 for job in rest)
 
 
 def test_closing_the_scheduler_stops_the_running_batch_and_waits_for_its_thread():
@@ -175,7 +204,7 @@ def test_closing_the_scheduler_stops_the_running_batch_and_waits_for_its_thread(
             return False
 
     owner = Owner()
-    scheduler = Scheduler(owner.run, gather_s=0)
+    scheduler = Scheduler(owner.run)
     running, waiting = _Job([1], {"eos_token_id": [0]}, 4), _Job([2], {"eos_token_id": [0], "temperature": 0.5}, 4)
     scheduler.submit([running])
     assert started.wait(timeout=10)
@@ -342,7 +371,7 @@ def test_a_request_with_other_settings_gets_a_turn_within_the_slice():
             return False
 
     owner = Owner()
-    scheduler = Scheduler(owner.run, gather_s=0, slice_s=0.2)
+    scheduler = Scheduler(owner.run, slice_s=0.2)
     long = _Job([1], {"eos_token_id": [0], "name": "long"}, 10_000)
     scheduler.submit([long])
     assert wait_until(lambda: order)

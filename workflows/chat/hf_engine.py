@@ -43,8 +43,6 @@ from workflows.models.loader import load_model, merge_adapters
 
 MAX_BATCH_ROWS = int(os.environ.get("LLAMABOARD_MAX_BATCH", "16"))
 """Most answers generated in one batch (environment: LLAMABOARD_MAX_BATCH)."""
-GATHER_S = 0.005
-"""How long an idle scheduler waits after the first request for others arriving with it."""
 SLICE_S = 2.0
 """How long a request that cannot join the running batch waits before that batch yields to it."""
 MIN_STEPS = 4
@@ -77,9 +75,9 @@ class _Job:
 class Scheduler:
     """Queues jobs and runs them in batches on its own thread; ``run_batch(rows, control)`` generates one batch."""
 
-    def __init__(self, run_batch, max_rows: int = MAX_BATCH_ROWS, gather_s: float = GATHER_S, slice_s: float = SLICE_S):
+    def __init__(self, run_batch, max_rows: int = MAX_BATCH_ROWS, slice_s: float = SLICE_S):
         self._run_batch = weakref.WeakMethod(run_batch)  # the thread ends once the engine is gone
-        self.max_rows, self.gather_s, self.slice_s = max_rows, gather_s, slice_s
+        self.max_rows, self.slice_s = max_rows, slice_s
         self._cond = threading.Condition()
         self._waiting: list[_Job] = []
         self._held = 0
@@ -158,20 +156,18 @@ class Scheduler:
             return time.monotonic() - min(job.since for job in self._waiting) > self.slice_s
 
     def _next_rows(self) -> Optional[list[_Job]]:
-        """The next batch's rows; None once the engine is gone."""
+        """The next batch's rows, as soon as a job waits; None once the engine is gone.
+
+        An idle scheduler does not wait for more requests to gather: a lone request starts at once, and
+        requests sent together with it (they arrive milliseconds apart) join at its batch's next yield.
+        """
         with self._cond:
-            was_idle = not self._waiting
             while not self._closed and (not self._waiting or self._held):
                 _release_memory()
                 if not self._cond.wait(timeout=5) and self._run_batch() is None:
                     return None
             if self._closed:
                 return None
-        if was_idle:
-            time.sleep(self.gather_s)  # requests sent together arrive a few milliseconds apart
-        with self._cond:
-            if not self._waiting:
-                return []
             oldest = min(self._waiting, key=lambda job: job.since)
             rows = sorted((job for job in self._waiting if job.key == oldest.key), key=lambda job: job.since)[: self.max_rows]
             for job in rows:
@@ -184,8 +180,6 @@ class Scheduler:
             rows = self._next_rows()
             if rows is None:
                 return
-            if not rows:
-                continue
             run_batch = self._run_batch()
             if run_batch is None:
                 return
