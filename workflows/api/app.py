@@ -159,14 +159,10 @@ def create_app(engine: ChatEngine, model_name: str, api_key: Optional[str] = Non
         """The calls an answer makes to the request's offered tools; [] when it is plain text."""
         return body.offered_calls(engine.template.function_calls(text)) if body.offered_tools else []
 
-    @app.post("/v1/chat/completions", dependencies=[Depends(authorize)])
-    async def chat_completions(body: ChatCompletionRequest, request: Request):
-        if body.model != model_name:
-            raise APIError(
-                404, f"The model `{body.model}` does not exist here; this server serves `{model_name}`.", "model", "model_not_found"
-            )
+    def start(body: ChatCompletionRequest) -> tuple[list[int], list[TextStream]]:
+        """Tokenise the request, check its room in the context and queue its answers: one trip to a worker thread."""
         try:
-            prompt_ids = await anyio.to_thread.run_sync(lambda: engine.encode(body.turns(), tools=body.tools_json()), limiter=tokenizers)
+            prompt_ids = engine.encode(body.turns(), tools=body.tools_json())
         except UserError as error:
             raise APIError(400, str(error), "messages") from None
         if body.max_tokens is not None and len(prompt_ids) + body.max_tokens > engine.context_length:
@@ -179,9 +175,17 @@ def create_app(engine: ChatEngine, model_name: str, api_key: Optional[str] = Non
                 "context_length_exceeded",
             )
         try:
-            streams = await anyio.to_thread.run_sync(lambda: engine.streams(prompt_ids, body.n, **body.generation()))
+            return prompt_ids, engine.streams(prompt_ids, body.n, **body.generation())
         except UserError as error:
             raise APIError(400, str(error)) from None
+
+    @app.post("/v1/chat/completions", dependencies=[Depends(authorize)])
+    async def chat_completions(body: ChatCompletionRequest, request: Request):
+        if body.model != model_name:
+            raise APIError(
+                404, f"The model `{body.model}` does not exist here; this server serves `{model_name}`.", "model", "model_not_found"
+            )
+        prompt_ids, streams = await anyio.to_thread.run_sync(start, body, limiter=tokenizers)
         if body.stream:
             return EventSourceResponse(_stream(body, prompt_ids, streams), ping=15)
         return await _complete(body, prompt_ids, streams, request)
