@@ -8,9 +8,12 @@ The DPO demo (the tiny model learns to prefer the chosen answers) is tests/test_
 
 import json
 import math
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -302,6 +305,37 @@ def test_ppo_trains_a_value_head_against_the_reward_model_and_a_resume_reproduce
     assert not torch.equal(heads[0]["v_head.summary.weight"], heads[1]["v_head.summary.weight"]), "the value head trains"
 
     assert_a_resume_reproduces(args, run_dir, tmp_path, ("ppo/loss/value", "reward", "kl"))
+
+
+def test_sigterm_stops_ppo_at_a_checkpoint_holding_its_value_head_and_kl_state(reward_run, tmp_path):
+    """ppo's step is its own (rollouts, several optimizer steps): the Abort still ends it at a resumable checkpoint."""
+    from workflows.train.ppo import PPO_STATE_FILE
+
+    run_dir = tmp_path / "ppo"
+    command = ["stage=ppo", "dataset=instruct_demo", f"reward_model={reward_run}", "max_new_tokens=8", "ppo_epochs=1", *FAST]
+    command += ["max_steps=100000", "save_steps=100000", f"output_dir={run_dir}"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "workflows", "train", *command],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (run_dir / "trainer_log.jsonl").is_file():
+            time.sleep(0.2)
+        assert (run_dir / "trainer_log.jsonl").is_file(), "ppo never logged a step"
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["state"] == "aborted" and "SIGTERM" in status["error"]
+    (checkpoint,) = run_dir.glob("checkpoint-*")
+    assert (checkpoint / "value_head.safetensors").is_file() and (checkpoint / "adapter_model.safetensors").is_file()
+    assert set(json.loads((checkpoint / PPO_STATE_FILE).read_text())) == {"kl_coef", "score_moments"}
 
 
 def test_ppo_refuses_ddp_find_unused_parameters_before_weights_load(reward_run, tmp_path, monkeypatch):
