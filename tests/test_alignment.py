@@ -307,6 +307,22 @@ def test_ppo_trains_a_value_head_against_the_reward_model_and_a_resume_reproduce
     assert_a_resume_reproduces(args, run_dir, tmp_path, ("ppo/loss/value", "reward", "kl"))
 
 
+def test_a_freeze_rm_run_saves_a_whole_scoring_model_that_ppo_loads_as_reward_model_type_full(tiny_model_dir, tmp_path):
+    from safetensors import safe_open
+
+    reward_dir, ppo_dir = tmp_path / "rm", tmp_path / "ppo"
+    result = run_cli("stage=rm", "dataset=preference_demo", "finetuning_type=freeze", "max_steps=2", *FAST, f"output_dir={reward_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((reward_dir / "config.json").read_text())["architectures"][0].endswith("ForSequenceClassification")
+    with safe_open(reward_dir / "model.safetensors", "pt") as weights:
+        assert "score.weight" in weights.keys(), "the trained score head is saved with the model"
+
+    ppo = ("stage=ppo", "dataset=instruct_demo", f"reward_model={reward_dir}", "reward_model_type=full", "max_new_tokens=8", "ppo_epochs=1")
+    result = run_cli(*ppo, "finetuning_type=freeze", "max_steps=2", *FAST, f"output_dir={ppo_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert_contract(ppo_dir, PPO_METRICS)
+
+
 def test_sigterm_stops_ppo_at_a_checkpoint_holding_its_value_head_and_kl_state(reward_run, tmp_path):
     """ppo's step is its own (rollouts, several optimizer steps): the Abort still ends it at a resumable checkpoint."""
     from workflows.train.ppo import PPO_STATE_FILE
