@@ -381,6 +381,15 @@ def test_dpo_writes_reward_metrics_and_a_resume_reproduces_the_losses(tiny_model
     assert_a_resume_reproduces(args, run_dir, tmp_path, ("rewards/margins", "rewards/accuracies"))
 
 
+@pytest.mark.parametrize("reference", ["finetuning_type=full", "ref_model=llamaboard-tiny"], ids=["frozen-copy", "ref_model"])
+def test_the_dpo_reference_starts_as_the_policy_and_stays_where_it_started(reference, tiny_model_dir, tmp_path):
+    """full/freeze: a frozen copy of the starting policy; ``ref_model``: that model (here the same base model)."""
+    assert main(["train", "stage=dpo", "dataset=preference_demo", "max_steps=2", reference, *FAST, f"output_dir={tmp_path}"]) == 0
+    first, second = (row for row in log_rows(tmp_path) if "loss" in row)
+    assert first["loss"] == pytest.approx(math.log(2), abs=1e-5) and first["rewards/margins"] == 0.0
+    assert second["rewards/margins"] != 0.0 and second["loss"] != pytest.approx(math.log(2), abs=1e-6), "the policy moved away"
+
+
 @pytest.mark.parametrize(
     ("overrides", "named"),
     [
