@@ -402,6 +402,7 @@ def test_the_dpo_reference_starts_as_the_policy_and_stays_where_it_started(refer
         (["stage=dpo", "dataset=preference_demo", "packing=true"], "`packing: true` joins examples into one sequence"),
         (["stage=kto", "dataset=kto_demo", "neat_packing=true"], "stage `kto` (Kahneman-Tversky optimisation"),
         (["stage=rm", "dataset=preference_demo", "padding_free=true"], "stage `rm` pads its batches: remove `padding_free`"),
+        (["stage=ppo", "dataset=instruct_demo", "reward_model=data", "val_size=0.1"], "stage `ppo` has no evaluation"),
     ],
 )
 def test_bad_alignment_input_exits_2_naming_the_key_before_any_weight_loads(overrides, named, tmp_path, monkeypatch, capsys):

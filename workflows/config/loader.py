@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from workflows.config.legacy_keys import resolve_legacy_keys
-from workflows.config.method_rules import batching_problems, model_method_problems
+from workflows.config.method_rules import model_method_problems, stage_problems
 from workflows.config.schema import (
     GROUPS,
     DataArgs,
@@ -142,7 +142,7 @@ def check_combinations(config: RunConfig, source: str = "config") -> None:
     problems.extend(_rlhf_problems(config))
     problems.extend(_engine_problems(config))
     problems.extend(model_method_problems(config))
-    problems.extend(batching_problems(config))
+    problems.extend(stage_problems(config))
     problems.extend(_optimizer_method_problems(config))
     if data.val_size >= 1 and data.val_size != int(data.val_size):
         problems.append(f"`val_size: {data.val_size}` must be a fraction below 1 or a whole number of examples.")

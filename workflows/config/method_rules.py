@@ -1,5 +1,5 @@
-"""What the adapter and model methods (OFT, LLaMA Pro, PiSSA, on-the-fly quantization, Unsloth) and the batching
-methods (packing, padding_free) cannot be combined with.
+"""What the adapter and model methods (OFT, LLaMA Pro, PiSSA, on-the-fly quantization, Unsloth), the batching
+methods (packing, padding_free) and evaluation cannot be combined with.
 
 Checked from the config alone, before anything loads; whether a package or a GPU is
 there is checked where the package is used (workflows.models). Torch-free.
@@ -75,13 +75,23 @@ SEQUENCE_FEATURES = ("pretrain", "supervised")
 """Feature kinds whose rows are single sequences, which packing and padding_free may join (``Stage.features``)."""
 
 
-def batching_problems(config: "RunConfig") -> list[str]:
-    """packing and padding_free join rows into one; a row of rm/dpo/kto/ppo is a pair, a labelled answer or a prompt."""
+def stage_problems(config: "RunConfig") -> list[str]:
+    """What the stage's rows do not allow: packing and padding_free join rows into one, but a row of rm/dpo/kto/ppo is a
+    pair, a labelled answer or a prompt; ppo generates its answers, so it has no held-out loss to evaluate."""
     stage = STAGES[config.finetuning.stage]
-    if stage.features in SEQUENCE_FEATURES:
-        return []
-    sequence_stages = " and ".join(name for name, other in STAGES.items() if other.features in SEQUENCE_FEATURES)
     problems = []
+    if stage.features == "prompt":
+        evaluation = {"val_size": config.data.val_size, "eval_dataset": config.data.eval_dataset}
+        evaluation["eval_strategy"] = None if config.training.eval_strategy == "no" else config.training.eval_strategy
+        keys = [f"`{key}`" for key, value in evaluation.items() if value]
+        if keys:
+            problems.append(
+                f"stage `{stage.name}` has no evaluation (its answers are generated, so there is no held-out loss; "
+                f"LLaMA-Factory's neither): remove {', '.join(keys)}."
+            )
+    if stage.features in SEQUENCE_FEATURES:
+        return problems
+    sequence_stages = " and ".join(name for name, other in STAGES.items() if other.features in SEQUENCE_FEATURES)
     if config.data.packing:
         problems.append(
             f"`packing: true` joins examples into one sequence, which only stages {sequence_stages} train on: stage "
