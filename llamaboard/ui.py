@@ -44,7 +44,7 @@ def build_ui(workspace: Workspace, lang: str = "en") -> tuple[gr.Blocks, Form]:
     form = Form(lang)
     queue = RunQueue(workspace.workdir)
     with gr.Blocks(title="LlamaBoard") as demo:
-        form.heading("title")
+        title = form.heading("title")
         bar = build_top_bar(form, workspace)
         with gr.Tabs():
             with form.tab("train_tab"):
@@ -58,4 +58,20 @@ def build_ui(workspace: Workspace, lang: str = "en") -> tuple[gr.Blocks, Form]:
         bar.lang.change(form.relabel, bar.lang, form.components, show_progress="hidden")
         demo.load(device_choices, None, bar.devices, show_progress="hidden")
         persist_form(demo, form, bar, workspace)  # the form, language and selections, per browser
+    track_quiet_events_on(demo, title)
     return demo, form
+
+
+def track_quiet_events_on(demo: gr.Blocks, anchor: gr.components.Component) -> None:
+    """Events that show no progress (and those of page loads and timers, which need none) track their status on ``anchor``.
+
+    At every status message of every event, Gradio's front end refreshes the loading status of each component
+    that any event has tracked so far (by default, all its outputs). A page load runs about fifty events and the
+    language switch relabels every component, so that bookkeeping grew to hundreds of components and took most
+    of the seconds a reload or a language switch cost in the browser. Only the events that show progress need it.
+    """
+    for event in demo.fns.values():
+        if all(trigger in ("load", "tick") for _, trigger in event.targets):
+            event.show_progress = "hidden"
+        if event.show_progress == "hidden":
+            event.show_progress_on = [anchor]

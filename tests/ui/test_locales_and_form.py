@@ -97,3 +97,16 @@ def test_controls_take_their_choices_and_bounds_from_the_schema():
     assert FieldSpec.of("cutoff_len").minimum == 8
     assert FieldSpec.of("quantization_bit").optional and FieldSpec.of("quantization_bit").choices == (4, 8)
     assert FieldSpec.of("use_dora").kind == "bool" and FieldSpec.of("max_samples").kind == "optional_number"
+
+
+def test_events_that_show_no_progress_track_it_on_one_component_so_a_language_switch_stays_quick(tmp_path):
+    """The browser refreshes every tracked component's status at each event's every status message (bench/ui_interactions.py)."""
+    workspace = Workspace.from_env({"LLAMABOARD_WORKDIR": str(tmp_path)})
+    demo, form = build_ui(workspace)
+    events = demo.get_config_file()["dependencies"]
+    relabel = max(events, key=lambda event: len(event["outputs"]))
+    assert len(relabel["outputs"]) > 200, "the language switch relabels every component"
+    quiet = [event for event in events if event["show_progress"] == "hidden"]
+    assert {tuple(event["show_progress_on"] or event["outputs"]) for event in quiet} == {(form.labelled["title"][1]._id,)}
+    on_load_or_timer = [event for event in events if all(trigger in ("load", "tick") for _, trigger in event["targets"])]
+    assert on_load_or_timer and all(event["show_progress"] == "hidden" for event in on_load_or_timer)
