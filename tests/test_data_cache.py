@@ -8,6 +8,7 @@ import pytest
 from workflows.config import load_config
 from workflows.data import load_examples
 from workflows.features.build import build_features, encode_examples
+from workflows.features.table import TokenTable
 from workflows.models.loader import load_tokenizer
 from workflows.templates import get_template
 
@@ -57,3 +58,18 @@ def test_workers_give_the_same_features_in_the_same_order(tiny_model_dir):
     template = get_template("qwen", tokenizer)
     examples = load_examples(config.data, "identity", "sft")
     assert encode_examples(examples, config, tokenizer, template, workers=3) == encode_examples(examples, config, tokenizer, template)
+
+
+def test_cached_rows_read_back_exactly_as_they_were_encoded(tmp_path):
+    """Lists of token ids (empty ones too, and -100 labels) and one number per row, as the collators receive them."""
+    rows = [
+        {"input_ids": [5, 6, 7], "labels": [-100, 6, 7], "kl_input_ids": [], "kto_tag": 1},
+        {"input_ids": [151_643], "labels": [151_643], "kl_input_ids": [9, 9], "kto_tag": 0},
+    ]
+    TokenTable.from_rows(rows).save(tmp_path / "train")
+    table = TokenTable.load(tmp_path / "train")
+    assert len(table) == 2 and list(table) == rows and table[-1] == rows[1] and table[0:1] == rows[:1]
+    assert table["labels"] == [[-100, 6, 7], [151_643]] and table.column_names == ["input_ids", "labels", "kl_input_ids", "kto_tag"]
+    assert all(type(value) is int for value in table[0]["input_ids"]) and type(table[0]["kto_tag"]) is int
+    with pytest.raises(IndexError):
+        table[2]

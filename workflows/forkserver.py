@@ -1,4 +1,4 @@
-"""A warm start for jobs: a process that has already imported torch, transformers and datasets forks each one.
+"""A warm start for jobs: a process that has already imported torch and transformers forks each one.
 
 ``python -m workflows train`` spends seconds importing before its first step
 (about 5 s on a quiet 2-core machine, half a minute on a busy one). The UI
@@ -52,7 +52,6 @@ PRELOADED = (
     "transformers.modeling_utils",
     "transformers.models.auto.modeling_auto",
     "transformers.models.auto.tokenization_auto",
-    "datasets",
     "accelerate",
     "safetensors.torch",
     "workflows.cli",

@@ -1,11 +1,14 @@
-"""Import only what a command uses: without adapters nothing loads peft, and nothing loads bitsandbytes unless it quantizes.
+"""Import only what a command uses: peft only for adapters, bitsandbytes only to quantize, and never datasets.
 
 transformers imports peft whenever it is installed (``transformers.trainer_utils``),
 which costs about a second and tens of MB before the first step, and peft imports
 bitsandbytes (another second: it pulls in torch's compiler). A run that trains no
 adapter, loads none and quantizes nothing tells transformers that peft is absent;
 a run that neither quantizes nor uses a bitsandbytes optimizer hides bitsandbytes.
-Both happen before the Trainer is first imported.
+``transformers.trainer`` also imports ``datasets`` (with pandas and pyarrow: about
+0.8 s and 90 MB) whenever it is installed, though our features never are a
+``datasets.Dataset``; it is hidden from transformers too. All of this happens
+before the Trainer is first imported.
 """
 
 import sys
@@ -61,16 +64,24 @@ def skip_unused_imports(config: RunConfig) -> None:
         return
     if not needs_bitsandbytes(config) and "bitsandbytes" not in sys.modules:
         sys.modules["bitsandbytes"] = None  # import and find_spec now say "not installed"; peft and transformers then skip it
-    if needs_peft(config) or "transformers.trainer_utils" in sys.modules:
+    if "transformers.trainer_utils" in sys.modules:
         return
+    if not needs_peft(config):
+        _hide_from_transformers("is_peft_available")
+    if "datasets" not in sys.modules:  # our features are numpy arrays (workflows.features.table): the Trainer needs no datasets
+        _hide_from_transformers("is_datasets_available")
+
+
+def _hide_from_transformers(check: str) -> None:
+    """Make transformers' ``is_<package>_available`` say False, for the modules that import it from now on."""
     import transformers.utils as utils
     import transformers.utils.import_utils as import_utils
 
     def unavailable() -> bool:
         return False
 
-    import_utils.is_peft_available = unavailable
-    utils.is_peft_available = unavailable
+    setattr(import_utils, check, unavailable)
+    setattr(utils, check, unavailable)
 
 
 def loaded_optional_packages() -> list[str]:

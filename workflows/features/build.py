@@ -35,19 +35,20 @@ from workflows.features.parallel import encode_in_workers, worker_count
 from workflows.features.preference import encode_kto, encode_pairwise, encode_prompt, with_kl_rows
 from workflows.features.pretrain import encode_pretrain
 from workflows.features.supervised import IGNORE_INDEX, encode_supervised
+from workflows.features.table import TokenTable
 from workflows.models.tiny import cache_root
 from workflows.stages import get_stage
 
 logger = logging.getLogger(__name__)
-FEATURES_VERSION = "2"  # bump when the encoding code changes what it produces
+FEATURES_VERSION = "3"  # bump when the encoding code changes what it produces
 NOT_IN_FINGERPRINT = {"overwrite_cache", "preprocessing_num_workers", "padding_free"}
 """Data settings that change how features are made or batched, never what they hold; every other one is in the key."""
 
 
 @dataclass
 class Features:
-    train: object  # a datasets.Dataset with input_ids, labels (and position_ids when packed)
-    eval: Optional[object]
+    train: TokenTable  # input_ids, labels (and position_ids when packed; the pairs' and KTO columns for those stages)
+    eval: Optional[TokenTable]
     fingerprint: str
     files: dict[str, str] = field(default_factory=dict)  # file path -> sha256, for provenance
     from_cache: bool = False
@@ -100,11 +101,9 @@ def build_features(config: RunConfig, tokenizer, template) -> Features:
     cache_dir = cache_root() / "datasets" / fingerprint
     with _one_process_at_a_time(cache_dir):
         if (cache_dir / "train").is_dir() and not _rebuilds(config):
-            from datasets import load_from_disk
-
             logger.info("Loaded tokenised data from cache %s (fingerprint %s)", cache_dir, fingerprint)
-            eval_set = load_from_disk(str(cache_dir / "eval")) if (cache_dir / "eval").is_dir() else None
-            return Features(load_from_disk(str(cache_dir / "train")), eval_set, fingerprint, files, from_cache=True)
+            eval_set = TokenTable.load(cache_dir / "eval") if (cache_dir / "eval").is_dir() else None
+            return Features(TokenTable.load(cache_dir / "train"), eval_set, fingerprint, files, from_cache=True)
         train_set, eval_set = _tokenise(config, tokenizer, template, cache_dir)
     return Features(train_set, eval_set, fingerprint, files)
 
@@ -178,17 +177,15 @@ def _to_rows(encoded: list[dict], config: RunConfig) -> list[dict]:
     return pack_sequences(rows, config.data.cutoff_len) if packing_enabled(config) else rows
 
 
-def _save(cache_dir: Path, train: list[dict], evaluation: list[dict]):
-    from datasets import Dataset, load_from_disk
-
+def _save(cache_dir: Path, train: list[dict], evaluation: list[dict]) -> tuple[TokenTable, Optional[TokenTable]]:
     staging = Path(tempfile.mkdtemp(prefix=".writing-", dir=cache_dir.parent))
-    Dataset.from_list(train).save_to_disk(str(staging / "train"))
+    TokenTable.from_rows(train).save(staging / "train")
     if evaluation:
-        Dataset.from_list(evaluation).save_to_disk(str(staging / "eval"))
+        TokenTable.from_rows(evaluation).save(staging / "eval")
     shutil.rmtree(cache_dir, ignore_errors=True)
     staging.rename(cache_dir)
-    eval_set = load_from_disk(str(cache_dir / "eval")) if evaluation else None
-    return load_from_disk(str(cache_dir / "train")), eval_set
+    eval_set = TokenTable.load(cache_dir / "eval") if evaluation else None
+    return TokenTable.load(cache_dir / "train"), eval_set
 
 
 def _file_digests(config: RunConfig) -> dict[str, str]:
