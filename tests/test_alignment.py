@@ -72,8 +72,8 @@ def test_sigmoid_loss_is_dpo_by_hand_and_the_other_losses_differ_and_follow_thei
     kto_pair = pref_losses.dpo_loss(t(PC), t(PR), t(RC), t(RR), BETA, "kto_pair")[0]
     chosen_kl = max(0.0, sum(PC[i] - RC[i] for i in range(2)) / 2)
     rejected_kl = max(0.0, sum(PR[i] - RR[i] for i in range(2)) / 2)
-    assert kto_pair.tolist() == pytest.approx(
-        [(1 - sig(BETA * ((PC[i] - RC[i]) - rejected_kl))) + (1 - sig(BETA * (chosen_kl - (PR[i] - RR[i])))) for i in range(2)]
+    assert kto_pair.tolist() == pytest.approx(  # the mean of the pair's two answers' losses, as trl's kto_pair
+        [((1 - sig(BETA * ((PC[i] - RC[i]) - rejected_kl))) + (1 - sig(BETA * (chosen_kl - (PR[i] - RR[i]))))) / 2 for i in range(2)]
     )
 
     chosen_avg, rejected_avg = [PC[i] / LC[i] for i in range(2)], [PR[i] / LR[i] for i in range(2)]

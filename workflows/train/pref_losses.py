@@ -55,10 +55,13 @@ def dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta: flo
     elif loss_type == "ipo":
         losses = (logits - 1 / (2 * beta)) ** 2
     elif loss_type == "kto_pair":
-        # KTO on pairs: each answer is compared with the other side's KL estimate (batch mean, never negative)
+        # KTO on pairs: each answer is compared with the other side's KL estimate (batch mean, never negative); the
+        # mean of its two answers' losses, as trl's kto_pair (which LLaMA-Factory calls) averages over all 2B answers
         chosen_kl = chosen_logratios.mean().clamp(min=0).detach()
         rejected_kl = rejected_logratios.mean().clamp(min=0).detach()
-        losses = (1 - torch.sigmoid(beta * (chosen_logratios - rejected_kl))) + (1 - torch.sigmoid(beta * (chosen_kl - rejected_logratios)))
+        chosen_losses = 1 - torch.sigmoid(beta * (chosen_logratios - rejected_kl))
+        rejected_losses = 1 - torch.sigmoid(beta * (chosen_kl - rejected_logratios))
+        losses = (chosen_losses + rejected_losses) / 2
     else:
         raise ValueError(f"unknown pref_loss {loss_type!r}")
     return losses, beta * chosen_logratios.detach(), beta * rejected_logratios.detach()
