@@ -90,6 +90,22 @@ def test_sigmoid_loss_is_dpo_by_hand_and_the_other_losses_differ_and_follow_thei
         assert not torch.allclose(other.mean(), sigmoid.mean())
 
 
+@pytest.mark.parametrize("loss", ["sigmoid", "orpo"])
+def test_pref_ftx_adds_the_chosen_answers_sft_loss_and_pref_bco_weight_mixes_in_bco(loss):
+    from workflows.config.schema import RLHFArgs
+
+    logps, counts, reference = t(PC + PR), t(LC + LR), t(RC + RR)
+    plain = pref_losses.pair_losses(RLHFArgs(pref_loss=loss), logps, counts, reference)[0]
+    with_ftx = pref_losses.pair_losses(RLHFArgs(pref_loss=loss, pref_ftx=0.5), logps, counts, reference)[0]
+    assert with_ftx.tolist() == pytest.approx([plain[i].item() + 0.5 * -PC[i] / LC[i] for i in range(2)])  # as LLaMA-Factory, orpo too
+    if loss == "sigmoid":
+        with_bco = pref_losses.pair_losses(RLHFArgs(pref_bco_weight=0.5), logps, counts, reference)[0]
+        chosen, rejected = [BETA * (PC[i] - RC[i]) for i in range(2)], [BETA * (PR[i] - RR[i]) for i in range(2)]
+        delta = sum(chosen + rejected) / 4
+        bco = [-math.log(sig(chosen[i] - delta)) - math.log(sig(-(rejected[i] - delta))) for i in range(2)]
+        assert with_bco.tolist() == pytest.approx([(plain[i].item() + 0.5 * bco[i]) / 1.5 for i in range(2)])
+
+
 def test_kto_loss_weighs_desirable_and_undesirable_answers_against_the_kl_of_mismatched_pairs():
     policy, reference, tags = t([-10.0, -12.0, -9.0]), t([-11.0, -11.5, -9.5]), torch.tensor([1, 0, 1])
     kl = pref_losses.kl_divergence(t([-20.0, -7.0, -15.0]), t([-21.0, -7.5, -15.0]))  # the KL rows' log-probabilities

@@ -19,7 +19,8 @@ def pair_losses(rlhf: RLHFArgs, logps, counts, ref_logps=None):
 
     ``logps`` and ``ref_logps`` (None for orpo and simpo) are the policy's and the reference's summed answer
     log-probabilities of the 2B rows, ``counts`` their answer tokens: ipo, orpo and simpo read them per token.
-    ``pref_bco_weight`` mixes BCO in; ``pref_ftx`` adds the chosen answers' SFT loss (ORPO has it built in).
+    ``pref_bco_weight`` mixes BCO in; ``pref_ftx`` adds the chosen answers' SFT loss (to every loss, ORPO's too, as
+    LLaMA-Factory does).
     Returns ``(losses, chosen_rewards, rejected_rewards)``.
     """
     avg_logps = logps / counts.clamp(min=1)
@@ -38,7 +39,7 @@ def pair_losses(rlhf: RLHFArgs, logps, counts, ref_logps=None):
         if rlhf.pref_bco_weight > 0:
             bco = bco_loss(rlhf.pref_beta * (chosen - ref_chosen), rlhf.pref_beta * (rejected - ref_rejected))
             losses = (losses + rlhf.pref_bco_weight * bco) / (1 + rlhf.pref_bco_weight)
-    if rlhf.pref_ftx > 0 and rlhf.pref_loss != "orpo":
+    if rlhf.pref_ftx > 0:
         losses = losses - rlhf.pref_ftx * chosen_avg
     return losses, chosen_rewards, rejected_rewards
 
