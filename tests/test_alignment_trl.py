@@ -3,8 +3,9 @@
 trl computes its losses inside the trainers' ``_compute_loss`` / ``compute_loss``, from a model's output, not in
 standalone functions. So each is called unbound, with a stand-in trainer holding only the attributes the method reads
 (and ``precompute_ref_logps`` on, so the reference's log-probabilities come with the batch) and a stand-in model
-whose output carries the numbers below. trl 1.16's DPOTrainer has no orpo, simpo or kto_pair; those are checked
-against their formulas in test_alignment.py.
+whose output carries the numbers below. trl 1.16's DPOTrainer has no orpo, simpo or kto_pair: orpo and simpo are
+checked against the loss methods of ``trl.experimental``'s ORPOTrainer and CPOTrainer (which take log-probabilities),
+kto_pair (gone from trl) against its formula in test_alignment.py.
 """
 
 from collections import defaultdict
@@ -12,6 +13,8 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from trl.experimental.cpo.cpo_trainer import CPOTrainer
+from trl.experimental.orpo.orpo_trainer import ORPOTrainer
 from trl.trainer.dpo_trainer import DPOTrainer
 from trl.trainer.kto_trainer import KTOTrainer
 from trl.trainer.reward_trainer import RewardTrainer as TrlRewardTrainer
@@ -143,3 +146,23 @@ def test_reward_model_loss_and_accuracy_equal_trls_reward_trainer():
     assert loss.item() == pytest.approx(trl_loss.item(), abs=1e-7)
     assert [recorded["accuracy"]] == pytest.approx(trl_self._metrics["train"]["accuracy"])
     assert [recorded["rewards/chosen"] - recorded["rewards/rejected"]] == pytest.approx(trl_self._metrics["train"]["margin"])
+
+
+def per_token(logps: list[float], tokens: list[int]):
+    return tensor(logps) / tensor(tokens)
+
+
+def test_orpo_and_simpo_losses_and_rewards_equal_trl_experimentals_orpo_and_cpo_trainers():
+    logps, counts = tensor(POLICY_CHOSEN + POLICY_REJECTED), tensor(CHOSEN_TOKENS + REJECTED_TOKENS)
+    chosen, rejected = per_token(POLICY_CHOSEN, CHOSEN_TOKENS), per_token(POLICY_REJECTED, REJECTED_TOKENS)
+
+    orpo, orpo_chosen, orpo_rejected = pair_losses(RLHFArgs(pref_beta=BETA, pref_loss="orpo"), logps, counts)
+    trl_ratio, trl_chosen, trl_rejected, _, _ = ORPOTrainer.odds_ratio_loss(trl_trainer(beta=BETA), chosen, rejected)
+    # ORPO = the chosen answer's NLL minus trl's β·log σ(log odds ratio)
+    torch.testing.assert_close((orpo - (-chosen)).float(), -trl_ratio)
+    torch.testing.assert_close((orpo_chosen.float(), orpo_rejected.float()), (trl_chosen, trl_rejected))
+
+    rlhf = RLHFArgs(pref_beta=BETA, pref_loss="simpo", simpo_gamma=0.5)
+    cpo = trl_trainer(beta=BETA, loss_type="simpo", simpo_gamma=0.5, alpha=0.0, label_smoothing=0.0)
+    trl_simpo = CPOTrainer.cpo_loss(cpo, chosen, rejected)
+    torch.testing.assert_close(pair_losses(rlhf, logps, counts), trl_simpo)
