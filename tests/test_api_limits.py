@@ -382,25 +382,3 @@ def test_a_request_with_other_settings_gets_a_turn_within_the_slice():
     scheduler.cancel(long)
     assert wait_until(lambda: not scheduler.busy())
     assert order.count("other") == 3 and long.done
-
-
-def test_on_cpu_the_server_leaves_a_core_to_its_own_threads_unless_omp_num_threads_is_set(monkeypatch):
-    import torch
-
-    from workflows.api.server import _leave_a_core_to_serving
-
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    threads = torch.get_num_threads()
-    try:
-        monkeypatch.setenv("OMP_NUM_THREADS", "3")
-        torch.set_num_threads(3)
-        _leave_a_core_to_serving()
-        assert torch.get_num_threads() == 3  # the user's choice stands
-        monkeypatch.delenv("OMP_NUM_THREADS")
-        _leave_a_core_to_serving()
-        assert torch.get_num_threads() == 2
-        torch.set_num_threads(1)
-        _leave_a_core_to_serving()
-        assert torch.get_num_threads() == 1  # never none
-    finally:
-        torch.set_num_threads(threads)

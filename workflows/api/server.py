@@ -6,8 +6,6 @@ same YAML serves anywhere. A program that starts the server for itself (the
 UI's Chat tab) sets LLAMABOARD_EXIT_WITH_PARENT to its pid: the server then
 ends when that process is gone, even if it was killed, so no model is left
 holding memory behind a closed UI.
-
-On CPU the server leaves one core to its own threads (``_leave_a_core_to_serving``).
 """
 
 import os
@@ -33,29 +31,11 @@ def serve(config: RunConfig) -> int:
     if os.environ.get("LLAMABOARD_EXIT_WITH_PARENT"):
         _exit_with_parent(int(os.environ["LLAMABOARD_EXIT_WITH_PARENT"]))
     engine = load_engine(config)
-    _leave_a_core_to_serving()
     model_name = os.environ.get("API_MODEL_NAME") or engine.model_name
     app = create_app(engine, model_name, os.environ.get("API_KEY") or None)
     print(f"Serving `{model_name}` at http://{host}:{raw_port}/v1 (OpenAI-compatible)", flush=True)
     uvicorn.run(app, host=host, port=int(raw_port), log_level="warning")
     return 0
-
-
-def _leave_a_core_to_serving() -> None:
-    """On CPU, run torch on one core fewer than all (at least one), unless OMP_NUM_THREADS says how many.
-
-    The event loop, the tokenising threads and the threads that stream answers need a core too; with
-    every core in torch's pool they queue behind its workers at each step, and on a busy machine the
-    pool's workers also wait for each other. Measured with the bench's tiny Llama on 2 busy cores: a
-    prefill took 2.2 ms on one thread and 9.6 ms on two (median); over HTTP (compare_api.sh) time to
-    first token fell by about a quarter and one stream's chunks/s tripled. vLLM's CPU backend keeps
-    cores for its front end the same way (VLLM_CPU_NUM_OF_RESERVED_CPU).
-    """
-    import torch
-
-    if torch.cuda.is_available() or os.environ.get("OMP_NUM_THREADS"):
-        return
-    torch.set_num_threads(max(1, torch.get_num_threads() - 1))
 
 
 def _exit_with_parent(parent_pid: int) -> None:
