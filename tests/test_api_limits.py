@@ -12,6 +12,7 @@ import json
 import socket
 import threading
 import time
+from typing import Optional
 
 import httpx
 import openai
@@ -163,6 +164,19 @@ def test_a_queued_job_whose_stream_is_closed_never_runs():
     assert wait_until(lambda: not scheduler.busy()) and ran == [first]
 
 
+def one_token_each(rows, order: Optional[list] = None) -> None:
+    """One generate step as the scheduler sees it: each unfinished row gets a token and ends at its max_new_tokens."""
+    for job in rows:
+        if job.cancelled.is_set():
+            job.finish()
+        if not job.done:
+            job.ids.append(1)
+            if order is not None:
+                order.append(job.settings["name"])
+            if len(job.ids) >= job.max_new_tokens:
+                job.finish()
+
+
 def test_requests_arriving_just_after_a_lone_one_join_its_batch_at_the_next_yield():
     """An idle scheduler starts a lone request at once; the rest of a burst, a step behind, is generated with it from then on."""
     settings = {"eos_token_id": [0]}
@@ -175,11 +189,7 @@ def test_requests_arriving_just_after_a_lone_one_join_its_batch_at_the_next_yiel
                 if rows == [first] and steps == 0:
                     scheduler.submit(rest)  # they arrive while the first one's first step runs
                 steps += 1
-                for job in rows:
-                    if not job.done:
-                        job.ids.append(1)
-                        if len(job.ids) >= job.max_new_tokens:
-                            job.finish()
+                one_token_each(rows)
                 if scheduler.should_yield(rows, steps):
                     return True
             return False
@@ -358,14 +368,7 @@ def test_a_request_with_other_settings_gets_a_turn_within_the_slice():
             while not all(job.done for job in rows):
                 time.sleep(0.01)
                 steps += 1
-                for job in rows:
-                    if job.cancelled.is_set():
-                        job.finish()
-                    if not job.done:
-                        job.ids.append(1)
-                        order.append(job.settings["name"])
-                        if len(job.ids) >= job.max_new_tokens:
-                            job.finish()
+                one_token_each(rows, order)
                 if scheduler.should_yield(rows, steps):
                     return True
             return False
