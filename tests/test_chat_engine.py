@@ -2,6 +2,7 @@
 deterministic and the same streamed, batched or not, stop words end generation, every adapter is merged."""
 
 import importlib.util
+import time
 
 import pytest
 import torch
@@ -77,6 +78,20 @@ def test_a_request_arriving_mid_batch_joins_it_and_greedy_answers_do_not_change(
     length = first.response.response_length
     assert 6 <= length < 2000 and first.response.finish_reason == "stop"
     assert first.response.text == engine.chat(CONVERSATION, do_sample=False, max_new_tokens=length)[0].text
+
+
+def test_a_stream_dropped_unread_stops_its_job(engine, monkeypatch):
+    """The API queues a request's answers before its client reads them; a client gone by then must not keep the model busy."""
+    jobs = []
+    make_job = engine._job
+    monkeypatch.setattr(engine, "_job", lambda *args: jobs.append(make_job(*args)) or jobs[-1])
+    stream = engine.stream_chat(CONVERSATION, do_sample=False, max_new_tokens=2000)
+    del stream
+    assert jobs[0].cancelled.is_set()
+    deadline = time.monotonic() + 30
+    while engine.scheduler.busy() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not engine.scheduler.busy() and len(jobs[0].ids) < 2000
 
 
 def test_stop_words_end_generation(engine, monkeypatch):

@@ -268,7 +268,9 @@ class HuggingFaceEngine(TemplatedEngine):
         def cancel() -> None:
             self.scheduler.cancel(job)
 
-        return TextStream(self._pieces(job, stops, cancel), cancel=cancel)
+        stream = TextStream(self._pieces(job, stops, cancel), cancel=cancel)
+        weakref.finalize(stream, cancel)  # dropped unread (its client left before the answer began): the job stops too
+        return stream
 
     def _tokens(self, job: _Job, decoder: IncrementalDecoder) -> Iterator[str]:
         """The job's text as its tokens arrive, several at a time when the reader lags behind."""
