@@ -149,6 +149,16 @@ def test_renamed_keys_are_read_under_their_new_name(caplog):
         load_config(None, ["evaluation_strategy=steps", "eval_strategy=epoch", "val_size=0.2"])
 
 
+def test_llamafactory_group_by_length_is_transformers_5_train_sampling_strategy(caplog):
+    caplog.set_level("INFO", logger="workflows")
+    flat = load_config(None, ["group_by_length=true"]).to_flat_dict()
+    assert flat["train_sampling_strategy"] == "group_by_length" and "group_by_length" not in flat
+    assert "read as `train_sampling_strategy: group_by_length`" in caplog.text
+    assert load_config(None, ["group_by_length=false"]).to_flat_dict()["train_sampling_strategy"] is None
+    with pytest.raises(ConfigError, match="`train_sampling_strategy: random` is set: keep only `train_sampling_strategy`"):
+        load_config(None, ["group_by_length=true", "train_sampling_strategy=random"])
+
+
 def test_the_table_of_dropped_keys_and_the_schema_never_overlap():
     from workflows.config.legacy_keys import LEGACY_KEYS, Renamed
 

@@ -5,8 +5,8 @@ have. Rather than "unknown key", each such key is read here:
 
 - ``Renamed``: read under its current name (a note is logged);
 - ``Ignored``: accepted whatever its value, because it changes nothing here (a note is logged);
-- ``TurnsOn``: a flag whose ``true`` is what one of our settings does when true (it is set; a note is
-  logged), and whose ``false`` asks for nothing;
+- ``TurnsOn``: a flag whose ``true`` is what one of our settings does with one value (``true`` unless
+  the entry names another: it is set, and a note is logged), and whose ``false`` asks for nothing;
 - ``Unsupported``: accepted, and dropped, while its value asks for nothing (LLaMA-Factory's
   default); any other value is refused with the reason and what to do instead.
 
@@ -39,6 +39,8 @@ class Ignored:
 class TurnsOn:
     key: str
     note: str
+    value: Any = True
+    """What ``key`` is set to when the legacy flag is true."""
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,11 @@ LEGACY_KEYS: dict[str, Renamed | Ignored | TurnsOn | Unsupported] = {
         "packing", "packing here never lets the packed examples attend to each other, which is what neat_packing adds in LLaMA-Factory"
     ),
     # training extras
+    "group_by_length": TurnsOn(
+        "train_sampling_strategy",
+        "transformers 5 replaced group_by_length with train_sampling_strategy (batches of similar lengths pad less)",
+        value="group_by_length",
+    ),
     "ld_alpha": Unsupported("LD-DPO's weighting of verbose tokens is not built into the dpo stage"),
     "use_dft_loss": Unsupported(SFT_LOSSES),
     "use_asft_loss": Unsupported(SFT_LOSSES),
@@ -196,13 +203,14 @@ def resolve_legacy_keys(values: dict[str, Any], known: set[str], source: str) ->
         elif isinstance(entry, Ignored) or (isinstance(entry, TurnsOn) and not value):
             logger.info("`%s` in %s is ignored: %s.", key, source, entry.note)
         elif isinstance(entry, TurnsOn):
-            if values.get(entry.key) is False:
+            wanted = f"{entry.key}: {_as_yaml(entry.value)}"
+            if values.get(entry.key) not in (None, entry.value):
                 raise ConfigError(
-                    f"`{key}: true` in {source} asks for `{entry.key}: true` ({entry.note}), but `{entry.key}: false` is set: "
-                    f"keep only `{entry.key}`."
+                    f"`{key}: true` in {source} asks for `{wanted}` ({entry.note}), but `{entry.key}: "
+                    f"{_as_yaml(values[entry.key])}` is set: keep only `{entry.key}`."
                 )
-            resolved[entry.key] = True
-            logger.info("`%s: true` in %s is read as `%s: true`: %s.", key, source, entry.key, entry.note)
+            resolved[entry.key] = entry.value
+            logger.info("`%s: true` in %s is read as `%s`: %s.", key, source, wanted, entry.note)
         elif value not in entry.harmless:
             raise ConfigError(
                 f"`{key}: {_as_yaml(value)}` in {source} is not supported in this version, because {entry.reason}. Remove it."
