@@ -105,6 +105,14 @@ def test_evaluation_early_stopping_and_best_model(tmp_path):
     assert json.loads((tmp_path / "run" / "all_results.json").read_text())["eval_loss"] > 0
 
 
+def test_an_evaluation_at_the_last_step_is_not_run_and_logged_twice(tmp_path):
+    run(tmp_path, "val_size=0.2", "eval_strategy=steps", "eval_steps=2", "max_steps=4")
+    lines = [json.loads(line) for line in (tmp_path / "run" / "trainer_log.jsonl").read_text().splitlines()]
+    evaluated = [line for line in lines if "eval_loss" in line]
+    assert [line["current_steps"] for line in evaluated] == [2, 4]
+    assert json.loads((tmp_path / "run" / "eval_results.json").read_text())["eval_loss"] == evaluated[-1]["eval_loss"]
+
+
 def test_second_run_reuses_the_tokenised_cache(tmp_path, caplog):
     caplog.set_level("INFO")
     settings_used_by_no_other_test = "cutoff_len=301"

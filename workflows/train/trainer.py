@@ -3,6 +3,7 @@
 import dataclasses
 import logging
 from pathlib import Path
+from typing import Optional
 
 from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
 
@@ -109,12 +110,22 @@ def record_results(trainer: Trainer, result, config: RunConfig, run_dir, evaluat
     trainer.log_metrics("train", result.metrics)
     trainer.save_metrics("train", result.metrics)
     if evaluate:
-        metrics = trainer.evaluate()
+        metrics = _evaluated_at_the_last_step(trainer) or trainer.evaluate()
         trainer.log_metrics("eval", metrics)
         trainer.save_metrics("eval", metrics)
     trainer.save_state()
     if config.finetuning.plot_loss and run_dir.is_main_process:
         plot_loss(trainer.state.log_history, run_dir.path / "training_loss.png")
+
+
+def _evaluated_at_the_last_step(trainer: Trainer) -> Optional[dict]:
+    """The eval metrics the schedule logged at the final step, when the weights are still those (no second pass, no second row)."""
+    if trainer.args.load_best_model_at_end:  # the best checkpoint was loaded back: it is evaluated again
+        return None
+    last_eval = next((entry for entry in reversed(trainer.state.log_history) if "eval_loss" in entry), None)
+    if last_eval is None or last_eval.get("step") != trainer.state.global_step:
+        return None
+    return {key: value for key, value in last_eval.items() if key.startswith("eval_") or key == "epoch"}
 
 
 def train_watching_the_loss(trainer: Trainer, config: RunConfig):
