@@ -419,6 +419,11 @@ def test_the_dpo_reference_starts_as_the_policy_and_stays_where_it_started(refer
         (["stage=kto", "dataset=kto_demo", "neat_packing=true"], "stage `kto` (Kahneman-Tversky optimisation"),
         (["stage=rm", "dataset=preference_demo", "padding_free=true"], "stage `rm` pads its batches: remove `padding_free`"),
         (["stage=ppo", "dataset=instruct_demo", "reward_model=data", "val_size=0.1"], "stage `ppo` has no evaluation"),
+        (["stage=dpo", "dataset=preference_demo", "ref_model=data", "ref_model_quantization_bit=4"], "`ref_model_quantization_bit: 4`"),
+        (
+            ["stage=ppo", "dataset=instruct_demo", "reward_model=data", "reward_model_quantization_bit=8"],
+            "`reward_model_quantization_bit: 8`",
+        ),
     ],
 )
 def test_bad_alignment_input_exits_2_naming_the_key_before_any_weight_loads(overrides, named, tmp_path, monkeypatch, capsys):

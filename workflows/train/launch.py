@@ -24,6 +24,7 @@ from workflows.config import RunConfig
 from workflows.errors import ConfigError
 from workflows.imports import loaded_optional_packages
 from workflows.jobs import Outcome, StopSignal, run_job
+from workflows.models.quantization import check_quantization
 from workflows.models.speedups import check_speedups, check_training_precision
 from workflows.run_dir import RunDirectory, checkpoint_complete, checkpoint_step, default_job_name, job_folder, list_checkpoints
 from workflows.stages import get_stage
@@ -52,6 +53,7 @@ def train_command(config: RunConfig, argv: list[str]) -> int:
     check_engine(config, gpu_count)
     check_training_precision(config.model, config.training.bf16 or config.training.fp16)
     check_speedups(config.model)  # before the data is tokenised: what this machine cannot run stops the job at once
+    check_quantization(config)
     if "LOCAL_RANK" not in os.environ:  # started as one process, not as a rank of torchrun
         if needs_torchrun(config, os.environ):
             _become_torchrun(config, argv, gpu_count)
