@@ -164,7 +164,8 @@ def _encode_rows(examples: list[dict], config: RunConfig, tokenizer, template) -
 
 
 def _to_rows(encoded: list[dict], config: RunConfig) -> list[dict]:
-    if get_stage(config.finetuning.stage).features == "prompt":  # ppo: prompts only, the answers are generated
+    features = get_stage(config.finetuning.stage).features
+    if features == "prompt":  # ppo: prompts only, the answers are generated
         return [{"input_ids": item["input_ids"]} for item in encoded if item["input_ids"]]
     label_keys = [key for key in ("labels", "rejected_labels") if key in (encoded[0] if encoded else {})]
     rows = [
@@ -172,7 +173,7 @@ def _to_rows(encoded: list[dict], config: RunConfig) -> list[dict]:
         for item in encoded
         if all(any(label != IGNORE_INDEX for label in item[key]) for key in label_keys)
     ]
-    if get_stage(config.finetuning.stage).features == "kto":
+    if features == "kto":
         return with_kl_rows(rows, config.data.cutoff_len)
     return pack_sequences(rows, config.data.cutoff_len) if packing_enabled(config) else rows
 

@@ -69,7 +69,7 @@ class TokenTable(Sequence):
 
     def __getitem__(self, index):
         if isinstance(index, str):
-            return [row[index] for row in self]  # a whole column, as datasets.Dataset gives it
+            return self._column(index)
         if isinstance(index, slice):
             return [self[position] for position in range(*index.indices(self._length))]
         if index < 0:
@@ -79,6 +79,13 @@ class TokenTable(Sequence):
         row = {name: values[offsets[index] : offsets[index + 1]].tolist() for name, (values, offsets) in self._lists.items()}
         row.update((name, int(numbers[index])) for name, numbers in self._numbers.items())
         return row
+
+    def _column(self, name: str) -> list:
+        """A whole column, as ``datasets.Dataset`` gives it: a list per row, or a number per row."""
+        if name in self._numbers:
+            return self._numbers[name].tolist()
+        values, offsets = self._lists[name]
+        return [values[start:end].tolist() for start, end in zip(offsets[:-1], offsets[1:])]
 
     def __iter__(self) -> Iterator[dict]:
         return (self[index] for index in range(self._length))
