@@ -8,17 +8,15 @@ The DPO demo (the tiny model learns to prefer the chosen answers) is tests/test_
 
 import json
 import math
-import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
+from train_process import abort_after_first_log
 
 from workflows.cli import main
 from workflows.config import load_config
@@ -346,23 +344,7 @@ def test_sigterm_stops_ppo_at_a_checkpoint_holding_its_value_head_and_kl_state(r
     run_dir = tmp_path / "ppo"
     command = ["stage=ppo", "dataset=instruct_demo", f"reward_model={reward_run}", "max_new_tokens=8", "ppo_epochs=1", *FAST]
     command += ["max_steps=100000", "save_steps=100000", f"output_dir={run_dir}"]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "workflows", "train", *command],
-        cwd=PROJECT_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not (run_dir / "trainer_log.jsonl").is_file():
-            time.sleep(0.2)
-        assert (run_dir / "trainer_log.jsonl").is_file(), "ppo never logged a step"
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
+    abort_after_first_log(command, run_dir)
     status = json.loads((run_dir / "status.json").read_text())
     assert status["state"] == "aborted" and "SIGTERM" in status["error"]
     (checkpoint,) = run_dir.glob("checkpoint-*")

@@ -1,16 +1,14 @@
 """`python -m workflows train` as a user runs it: real subprocesses, real run directories."""
 
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
+from train_process import abort_after_first_log
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TRAINER_LOG_FIELDS = {
@@ -122,30 +120,8 @@ def test_resume_reproduces_the_uninterrupted_losses(tmp_path):
 
 def test_sigterm_saves_a_checkpoint_marks_aborted_and_the_run_resumes(tmp_path):
     run_dir = tmp_path / "stopped"
-    command = [
-        sys.executable,
-        "-m",
-        "workflows",
-        "train",
-        "examples/tiny_lora_sft.yaml",
-        f"output_dir={run_dir}",
-        "max_steps=100000",
-        "save_steps=100000",
-        "logging_steps=1",
-    ]
-    process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline and not (run_dir / "trainer_log.jsonl").is_file():
-            time.sleep(0.2)
-        assert (run_dir / "trainer_log.jsonl").is_file(), "training never logged a step"
-        os.killpg(process.pid, signal.SIGTERM)
-        sent = time.time()
-        process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert time.time() - sent < 15
+    command = ["examples/tiny_lora_sft.yaml", f"output_dir={run_dir}", "max_steps=100000", "save_steps=100000", "logging_steps=1"]
+    assert abort_after_first_log(command, run_dir, exit_within_s=30) < 15
     state = status(run_dir)
     assert state["state"] == "aborted" and "SIGTERM" in state["error"]
     checkpoints = sorted(run_dir.glob("checkpoint-*"))
