@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -35,3 +37,21 @@ def test_chat_without_adapters_imports_neither_peft_nor_bitsandbytes(tiny_model_
     result = subprocess.run(command, cwd=PROJECT_ROOT, input="Hi\nexit\n", capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Assistant: " in result.stdout and "LOADED []" in result.stdout, result.stdout[-2000:]
+
+
+def test_a_quantized_reference_model_keeps_bitsandbytes_importable(tmp_path):
+    """bitsandbytes is hidden only from runs that quantize nothing: here the reference model is quantized, so this
+    CPU machine's answer must be the missing GPU, not a bitsandbytes "not installed"."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("on a GPU machine the quantized reference model would load")
+    overrides = ["stage=dpo", "dataset=preference_demo", "ref_model=llamaboard-tiny", "ref_model_quantization_bit=4"]
+    result = subprocess.run(
+        [sys.executable, "-m", "workflows", "train", *overrides, f"output_dir={tmp_path / 'run'}"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2 and "`ref_model_quantization_bit: 4` with `quantization_method: bnb` needs a CUDA GPU" in result.stderr

@@ -15,6 +15,7 @@ import sys
 
 from workflows.config import RunConfig
 from workflows.config.schema import ADAPTER_TYPES
+from workflows.models.quantization import quantized_models
 
 OPTIONAL_PACKAGES = (
     "peft",
@@ -42,13 +43,9 @@ TORCH_OPTIMIZERS = frozenset({"adamw_torch", "adamw_torch_fused", "adafactor", "
 
 
 def needs_bitsandbytes(config: RunConfig) -> bool:
+    """Whether any model of the run loads quantized (the policy, ``ref_model``, the reward model) or the optimizer needs it."""
     finetuning = config.finetuning
-    return (
-        config.model.quantization_bit is not None
-        or config.training.optim not in TORCH_OPTIMIZERS
-        or finetuning.use_galore
-        or finetuning.use_apollo
-    )
+    return bool(quantized_models(config)) or config.training.optim not in TORCH_OPTIMIZERS or finetuning.use_galore or finetuning.use_apollo
 
 
 def skip_unused_imports(config: RunConfig) -> None:

@@ -59,9 +59,10 @@ def quantization_problem(key: str, bits: int, method: str) -> Optional[str]:
 
     module, package = REQUIRED_PACKAGES[method]
     if importlib.util.find_spec(module) is None:
+        instead = "" if method == "bnb" else ", or use quantization_method: bnb"
         return (
             f"`{key}: {bits}` with `quantization_method: {method}` needs the {package} package, which is not installed: "
-            f"`pip install {package}`, or use quantization_method: bnb."
+            f"`pip install {package}`{instead}."
         )
     if not torch.cuda.is_available():
         return (
