@@ -1,6 +1,7 @@
 """A run imports only what it uses: peft only for adapters, bitsandbytes only to quantize, never datasets (real subprocesses)."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -55,3 +56,25 @@ def test_a_quantized_reference_model_keeps_bitsandbytes_importable(tmp_path):
         timeout=300,
     )
     assert result.returncode == 2 and "`ref_model_quantization_bit: 4` with `quantization_method: bnb` needs a CUDA GPU" in result.stderr
+
+
+def test_an_installed_scipy_is_not_imported_by_a_training_run(tmp_path):
+    """transformers imports scipy (0.4 s, 40 MB) whenever it is installed, for object-detection losses no run computes.
+
+    A stand-in scipy on PYTHONPATH says when it is imported, so this holds with or without a real scipy installed.
+    """
+    stand_in = tmp_path / "site" / "scipy"
+    stand_in.mkdir(parents=True)
+    (stand_in / "__init__.py").write_text("import sys\nprint('SCIPY IMPORTED', file=sys.stderr)\n")
+    (stand_in / "optimize.py").write_text("def linear_sum_assignment(cost):\n    raise NotImplementedError\n")
+    command = [sys.executable, "-m", "workflows", "train", "examples/tiny_lora_sft.yaml", "finetuning_type=full", "max_steps=1"]
+    result = subprocess.run(
+        [*command, f"output_dir={tmp_path / 'run'}"],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "PYTHONPATH": str(stand_in.parent)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "SCIPY IMPORTED" not in result.stderr

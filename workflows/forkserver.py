@@ -179,7 +179,10 @@ def serve(socket_path: Path, parent_pid: int) -> None:
 
     from setproctitle import getproctitle
 
+    from workflows.imports import hide_scipy_from_transformers
+
     getproctitle()  # sets setproctitle up now, while the environment is still the one the process started with
+    hide_scipy_from_transformers()
     for module in PRELOADED:
         importlib.import_module(module)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the jobs: an ended job never looks alive

@@ -8,7 +8,9 @@ a run that neither quantizes nor uses a bitsandbytes optimizer hides bitsandbyte
 ``transformers.trainer`` also imports ``datasets`` (with pandas and pyarrow: about
 0.8 s and 90 MB) whenever it is installed, though our features never are a
 ``datasets.Dataset``; it is hidden from transformers too. All of this happens
-before the Trainer is first imported.
+before the Trainer is first imported. transformers also imports scipy (about 0.4 s and
+40 MB, in every environment that has it) for the matching step of its object-detection
+losses, which no run of ours computes; it is hidden from transformers as well.
 """
 
 import sys
@@ -67,6 +69,16 @@ def skip_unused_imports(config: RunConfig) -> None:
         _hide_from_transformers("is_peft_available")
     if "datasets" not in sys.modules:  # our features are numpy arrays (workflows.features.table): the Trainer needs no datasets
         _hide_from_transformers("is_datasets_available")
+    hide_scipy_from_transformers()
+
+
+def hide_scipy_from_transformers() -> None:
+    """transformers' object-detection losses are the only users of scipy in its core, and no run of ours computes them.
+
+    Call before ``transformers.modeling_utils`` is imported (the fork server does, before it preloads).
+    """
+    if "transformers.loss.loss_utils" not in sys.modules:
+        _hide_from_transformers("is_scipy_available")
 
 
 def _hide_from_transformers(check: str) -> None:
