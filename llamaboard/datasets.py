@@ -8,13 +8,15 @@ data each stage needs: preference pairs for rm/dpo, KTO labels for kto).
 
 from pathlib import Path
 
-from workflows.data.registry import DATASET_INFO, read_dataset_info
-from workflows.data.stages import dataset_fits
 from workflows.errors import DatasetError
 
 
 def dataset_names(dataset_dir: Path, stage: str = "sft") -> list[str]:
     """Names in ``dataset_dir/dataset_info.json`` that ``stage`` trains on; raises DatasetError saying what is wrong."""
+    # imported here: the data package is first needed when a page loads, not while the app starts
+    from workflows.data.registry import DATASET_INFO, read_dataset_info
+    from workflows.data.stages import dataset_fits
+
     if not dataset_dir.is_dir():
         raise DatasetError(f"The dataset folder {dataset_dir} does not exist.")
     registry = read_dataset_info(dataset_dir)

