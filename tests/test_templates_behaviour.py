@@ -157,3 +157,31 @@ def test_qwen_and_auto_render_identically_on_the_builtin_model(tiny_model_dir):
         assert tokenizer.decode(named_pairs[0][1]) == "Seven.<|im_end|>\n"
     prompt = MULTI_TURN[1:2]
     assert named.encode_prompt(tokenizer, prompt) == auto.encode_prompt(tokenizer, prompt)
+
+
+def test_a_token_across_a_part_boundary_belongs_to_the_part_it_starts_in(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    from workflows.templates.base import tokenize_parts_batch
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    text = "The weather is wonderful tonight."
+    encoding = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    index, (start, end) = next((i, span) for i, span in enumerate(encoding["offset_mapping"]) if span[1] - span[0] >= 3)
+    split = start + 1  # inside that token
+    [grouped] = tokenize_parts_batch(tokenizer, [[text[:split], text[split:]]])
+    assert grouped == [encoding["input_ids"][: index + 1], encoding["input_ids"][index + 1 :]]
+
+
+def test_conversations_tokenised_in_batches_match_one_at_a_time(tiny_model_dir, monkeypatch):
+    from transformers import AutoTokenizer
+
+    import workflows.templates.base as base
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    template = get_template("qwen", tokenizer)
+    conversations = [(MULTI_TURN[: 2 * turns + 1], None) for turns in range(1, 4)] + [(TOOL_CONVERSATION, TOOLS)] * 2
+    one_at_a_time = [template.encode_multiturn(tokenizer, messages, tools) for messages, tools in conversations]
+    monkeypatch.setattr(base, "TOKENIZE_BATCH", 2)  # batches end inside the list too
+    assert template.encode_multiturn_batch(tokenizer, conversations) == one_at_a_time
+    assert [len(pairs) for pairs in one_at_a_time] == [1, 2, 3, 2, 2]  # a function call is an answer too

@@ -34,7 +34,7 @@ from workflows.features.packing import pack_sequences
 from workflows.features.parallel import encode_in_workers, worker_count
 from workflows.features.preference import encode_kto, encode_pairwise, encode_prompt, with_kl_rows
 from workflows.features.pretrain import encode_pretrain
-from workflows.features.supervised import IGNORE_INDEX, encode_supervised
+from workflows.features.supervised import IGNORE_INDEX, supervised_features
 from workflows.features.table import TokenTable
 from workflows.models.tiny import cache_root
 from workflows.stages import get_stage
@@ -64,7 +64,8 @@ def _encode_pretrain(examples: list[dict], config: RunConfig, tokenizer, templat
 
 
 def _encode_supervised(examples: list[dict], config: RunConfig, tokenizer, template) -> list[dict]:
-    return [encode_supervised(_as_conversation(example), template, tokenizer, config.data) for example in examples]
+    conversations = [(_as_conversation(example)["messages"], example.get("tools")) for example in examples]
+    return [supervised_features(pairs, config.data) for pairs in template.encode_multiturn_batch(tokenizer, conversations)]
 
 
 def _encode_with(encoder):

@@ -28,7 +28,11 @@ def encode_supervised(example: dict, template, tokenizer, data_args: DataArgs) -
     Returns `input_ids`, `labels` and `dropped_answer_tokens` (answer tokens
     lost to truncation, for the statistics `preview-data --stats` prints).
     """
-    pairs = template.encode_multiturn(tokenizer, example["messages"], tools=example.get("tools"))
+    return supervised_features(template.encode_multiturn(tokenizer, example["messages"], tools=example.get("tools")), data_args)
+
+
+def supervised_features(pairs: list[tuple[list[int], list[int]]], data_args: DataArgs) -> dict:
+    """``encode_supervised`` from the conversation's (prompt_ids, answer_ids) pairs."""
     if data_args.mask_history:  # the last answer matters most: truncate history first
         pairs = pairs[::-1]
     input_ids: list[int] = []

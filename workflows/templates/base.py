@@ -72,14 +72,23 @@ class ChatTemplate(ABC):
         no token at all) get the tokenizer's eos appended to the last answer,
         as LLaMA-Factory does, so that the model learns to stop.
         """
+        return self.encode_multiturn_batch(tokenizer, [(messages, tools)])[0]
+
+    def encode_multiturn_batch(
+        self, tokenizer, conversations: list[tuple[list[dict], str | None]]
+    ) -> list[list[tuple[list[int], list[int]]]]:
+        """``encode_multiturn`` of each (messages, tools), tokenised together: a fast tokenizer shares a batch among its threads."""
+        grouped = tokenize_parts_batch(tokenizer, [self._training_parts(tokenizer, messages, tools) for messages, tools in conversations])
+        return [list(zip(pieces[0::2], pieces[1::2])) for pieces in grouped]
+
+    def _training_parts(self, tokenizer, messages: list[dict], tools: str | None) -> list[str]:
         system, turns = split_conversation(messages)
         if not turns or turns[-1]["role"] not in ASSISTANT_SIDE:
             raise DatasetError("a training conversation must end with an assistant or function_call turn")
         parts = self._render_parts(system, turns, tools, add_generation_prompt=False)
         if self.efficient_eos:
             parts[-1] += tokenizer.eos_token
-        pieces = tokenize_parts(tokenizer, parts)
-        return list(zip(pieces[0::2], pieces[1::2]))
+        return parts
 
     def encode_prompt(self, tokenizer, messages: list[dict], tools: str | None = None) -> list[int]:
         """Token ids of the conversation followed by the generation prompt, for inference."""
@@ -117,22 +126,33 @@ def _add_special_tokens(tokenizer, tokens: dict, **kwargs) -> None:
         logger.warning("added %s to the tokenizer: the model's embeddings must be resized", tokens)
 
 
-def tokenize_parts(tokenizer, parts: list[str]) -> list[list[int]]:
-    """Token ids of ``"".join(parts)``, grouped by the part each token starts in.
+TOKENIZE_BATCH = 1000
+"""Texts per tokenizer call: enough for its threads to share, few enough that the offsets of a batch stay small."""
+
+
+def tokenize_parts_batch(tokenizer, texts: list[list[str]]) -> list[list[list[int]]]:
+    """For each text given as parts: the token ids of ``"".join(parts)``, grouped by the part each token starts in.
 
     A token that straddles a boundary belongs to the part it starts in. Slow
     tokenizers have no offsets; there each part is tokenized on its own, as
     LLaMA-Factory does, which may differ from tokenizing the whole text.
     """
     if not getattr(tokenizer, "is_fast", False):
-        return [tokenizer(part, add_special_tokens=False)["input_ids"] for part in parts]
-    encoding = tokenizer("".join(parts), add_special_tokens=False, return_offsets_mapping=True)
-    part_ends = []
-    position = 0
-    for part in parts:
-        position += len(part)
-        part_ends.append(position)
-    grouped: list[list[int]] = [[] for _ in parts]
-    for token_id, (start, _end) in zip(encoding["input_ids"], encoding["offset_mapping"]):
-        grouped[min(bisect.bisect_right(part_ends, start), len(parts) - 1)].append(token_id)
+        return [[tokenizer(part, add_special_tokens=False)["input_ids"] for part in parts] for parts in texts]
+    grouped = []
+    for first in range(0, len(texts), TOKENIZE_BATCH):
+        batch = texts[first : first + TOKENIZE_BATCH]
+        encodings = tokenizer(["".join(parts) for parts in batch], add_special_tokens=False, return_offsets_mapping=True)
+        grouped.extend(map(_cut_at_parts, encodings["input_ids"], encodings["offset_mapping"], batch))
     return grouped
+
+
+def _cut_at_parts(ids: list[int], offsets: list[tuple[int, int]], parts: list[str]) -> list[list[int]]:
+    """``ids`` cut where the parts meet: before the first token that starts at or after each part's end."""
+    starts = [start for start, _end in offsets]
+    cuts, part_end = [0], 0
+    for part in parts[:-1]:
+        part_end += len(part)
+        cuts.append(bisect.bisect_left(starts, part_end, lo=cuts[-1]))
+    cuts.append(len(ids))
+    return [ids[begin:end] for begin, end in zip(cuts, cuts[1:])]
