@@ -260,12 +260,14 @@ def build_chat_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspac
     respond_inputs = [servers, chatbot, base_chatbot, query, system, temperature, top_p, max_new_tokens, bar.lang, conversation]
     respond_outputs = [chatbot, base_chatbot, query, status]
 
-    def list_compared(lang: str, model: str, finetuning_type: str, current: str) -> gr.Dropdown:
+    def list_compared(lang: str, model: str, finetuning_type: str, current: str) -> dict:
         choices = compare_choices(lang, workspace.saves_dir, model, finetuning_type)
-        return gr.Dropdown(choices=choices, value=current if current in {value for _, value in choices} else NONE_CHOICE)
+        return gr.update(choices=choices, value=current if current in {value for _, value in choices} else NONE_CHOICE)
 
-    for trigger in (compare_with.focus, bar.model.change, bar.finetuning_type.change, bar.lang.change):
-        trigger(list_compared, [bar.lang, bar.model, bar.finetuning_type, compare_with], compare_with, show_progress="hidden")
+    compared_inputs = [bar.lang, bar.model, bar.finetuning_type, compare_with]
+    for trigger in (compare_with.focus, bar.model.change, bar.finetuning_type.change):
+        trigger(list_compared, compared_inputs, compare_with, show_progress="hidden")
+    form.on_language(list_compared, compared_inputs, [compare_with])
     answering = [
         send.click(respond, respond_inputs, respond_outputs),
         query.submit(respond, respond_inputs, respond_outputs),
@@ -284,7 +286,8 @@ def build_chat_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspac
     )
     undo.click(None, cancels=answering).then(undo_turn, [chatbot, base_chatbot, conversation], [chatbot, base_chatbot, query])
     clear.click(None, cancels=answering).then(clear_conversation, conversation, [chatbot, base_chatbot, status])
-    for trigger in (timer.tick, demo.load, bar.lang.change):
+    for trigger in (timer.tick, demo.load):
         trigger(*list_servers, show_progress="hidden")
+    form.on_language(*list_servers)
     servers_list.select(end_server, [bar.lang, servers], [servers, status, servers_list, shown_servers], show_progress="hidden")
     demo.unload(page_closed)  # a closed or reloaded page ends its servers at once

@@ -284,7 +284,7 @@ def build_evaluate_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Work
     demo.load(refresh_datasets, dataset_dir, [dataset, dataset_error])
     gr.on([dataset_dir.submit, dataset_dir.blur], refresh_datasets, dataset_dir, [dataset, dataset_error], trigger_mode="always_last")
     mode.change(switch_mode, [mode, run_name], [data_group, generation_row, benchmark_row, run_name, command_row, form_message])
-    bar.lang.change(lambda lang, chosen: gr.Radio(choices=mode_choices(lang), value=chosen), [bar.lang, mode], mode, show_progress="hidden")
+    form.on_language(lambda lang, chosen: gr.update(choices=mode_choices(lang), value=chosen), [bar.lang, mode], [mode])
     wire_job_controls(
         controls,
         inputs=form_inputs,

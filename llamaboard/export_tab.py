@@ -279,14 +279,16 @@ def build_export_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Worksp
 
     source_inputs = [bar.lang, bar.model, bar.finetuning_type, bar.adapters]
     gr.on(
-        [demo.load, bar.lang.change, bar.model.change, bar.finetuning_type.change, bar.adapters.change],
+        [demo.load, bar.model.change, bar.finetuning_type.change, bar.adapters.change],
         describe_source,
         source_inputs,
         source,
         show_progress="hidden",
         trigger_mode="always_last",
     )
-    gr.on([demo.load, bar.lang.change], gptq_availability, bar.lang, [gptq_note, *gptq_fields], show_progress="hidden")
+    form.on_language(describe_source, source_inputs, [source])
+    demo.load(gptq_availability, bar.lang, [gptq_note, *gptq_fields], show_progress="hidden")
+    form.on_language(gptq_availability, [bar.lang], [gptq_note, *gptq_fields])
     wire_job_controls(
         controls,
         inputs=form_inputs,

@@ -1,7 +1,8 @@
 """The registry of every labelled component, and per-tab scopes that hold config fields.
 
-A ``Form`` knows every labelled component of the app (for the language
-switch); a ``FormScope`` is one tab's (or the top bar's) set of config
+A ``Form`` knows every labelled component of the app, and what else follows
+the language (``on_language``), so that one event switches the language of
+the whole page; a ``FormScope`` is one tab's (or the top bar's) set of config
 controls, keyed by config field name. Two tabs may show the same key (Train
 and Evaluate both have ``dataset``, ``cutoff_len`` ...): each gets its own
 control, element id ``<scope>-field-<key>``, and each tab reads only its own
@@ -10,6 +11,8 @@ state: it describes components, not values.
 """
 
 import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, Optional
@@ -30,13 +33,37 @@ def starter_values(path: Path = STARTER_CONFIG) -> dict[str, Any]:
     return {key: value for key, value in values.items() if key not in RUN_SPECIFIC_KEYS}
 
 
+@dataclass(frozen=True)
+class LanguageListener:
+    """Something beyond labels that a language switch updates (a table's headers, a radio's choices ...).
+
+    ``fn`` is called as a Gradio event handler with these ``inputs`` and ``outputs`` would be (given the
+    gr.Request when it has a parameter annotated so), and returns what such a handler returns.
+    """
+
+    fn: Callable
+    inputs: tuple[gr.blocks.Block, ...]
+    outputs: tuple[gr.blocks.Block, ...]
+    takes_request: bool
+
+    def updates(self, data: dict[gr.blocks.Block, Any], request: gr.Request) -> dict[gr.blocks.Block, Any]:
+        """Output component -> what ``fn`` returns for it, from an event's ``{component: value}`` input."""
+        result = self.fn(*(data[block] for block in self.inputs), **({"request": request} if self.takes_request else {}))
+        if isinstance(result, dict) and all(isinstance(key, gr.blocks.Block) for key in result):
+            return result
+        if len(self.outputs) == 1:
+            return {self.outputs[0]: result}
+        return dict(zip(self.outputs, result))
+
+
 class Form:
     """Every labelled component of the app, by element id, with the locale id its texts come from."""
 
     def __init__(self, lang: str = "en", starting_values: Optional[dict[str, Any]] = None) -> None:
-        self.lang = lang  # the language of the first render; later switches go through relabel()
+        self.lang = lang  # the language of the first render; later switches go through switch_language()
         self.starting_values = starter_values() if starting_values is None else starting_values
         self.labelled: dict[str, tuple[str, gr.blocks.Block]] = {}  # element id -> (locale id, component)
+        self.language_listeners: list[LanguageListener] = []
 
     def scope(self, name: str, extends: Optional["FormScope"] = None) -> "FormScope":
         return FormScope(self, name, extends)
@@ -99,6 +126,34 @@ class Form:
                 updates[block] = gr.update(label=label)
         return updates
 
+    def on_language(self, fn: Callable, inputs: Sequence[gr.blocks.Block], outputs: Sequence[gr.blocks.Block]) -> None:
+        """Run ``fn`` (an event handler of ``inputs`` and ``outputs``) in the language switch's one event.
+
+        A handler that updates a labelled component returns a value or ``gr.update(...)`` for it (not a
+        component): the switch sends it together with that component's new label.
+        """
+        takes_request = any(parameter.annotation is gr.Request for parameter in inspect.signature(fn).parameters.values())
+        self.language_listeners.append(LanguageListener(fn, tuple(inputs), tuple(outputs), takes_request))
+
+    def wire_language_switch(self, lang: gr.Dropdown) -> None:
+        """One event for a language switch (call once, after every tab is built): every label, and every listener.
+
+        One event instead of one per tab and listener: each event costs the browser a round trip and a
+        refresh of the page's state, and a page reload that restores the language fires them all.
+        """
+        listeners = self.language_listeners
+        inputs = {lang, *(block for listener in listeners for block in listener.inputs)}
+        outputs = list(dict.fromkeys([*self.components, *(block for listener in listeners for block in listener.outputs)]))
+
+        def switch_language(data: dict[gr.blocks.Block, Any], request: gr.Request) -> dict[gr.blocks.Block, Any]:
+            updates = self.relabel(data[lang])
+            for listener in listeners:
+                for block, update in listener.updates(data, request).items():
+                    updates[block] = _with_label(updates[block], update) if block in updates else update
+            return updates
+
+        lang.change(switch_language, inputs, outputs, show_progress="hidden")
+
     @property
     def components(self) -> list[gr.blocks.Block]:
         return [block for _, block in self.labelled.values()]
@@ -140,6 +195,15 @@ class FormScope:
         """Control values showing ``flat_config`` (keys the scope lacks are ignored)."""
         fields = self.fields
         return {fields[key]: self.specs[key].to_form(value) for key, value in flat_config.items() if key in fields}
+
+
+def _with_label(label_update: dict[str, Any], update: Any) -> dict[str, Any]:
+    """A component's new label and a listener's update of it (a value or a gr.update) as one update."""
+    if isinstance(update, gr.blocks.Block):
+        raise TypeError(f"a language listener updates the labelled {type(update).__name__} with a component: return gr.update(...)")
+    if isinstance(update, dict) and update.get("__type__") == "update":
+        return {**label_update, **update}
+    return {**label_update, "value": update}
 
 
 @cache

@@ -169,11 +169,11 @@ def build_run_panel(
         if not view.changed("buttons", token):
             return {}
         can_resume = state is not None and state.kind in RESUMABLE_KINDS and state.state in RESUMABLE_STATES and bool(steps)
-        return {
-            abort_button: gr.Button(interactive=state is not None and state.is_active),
-            resume_button: gr.Button(interactive=can_resume),
-            resume_choice: gr.Dropdown(choices=[LAST_CHECKPOINT, *reversed(steps)]),
-            remove_button: gr.Button(interactive=state is not None and state.state == "queued"),
+        return {  # updates, not components: the language switch sends them with these controls' labels
+            abort_button: gr.update(interactive=state is not None and state.is_active),
+            resume_button: gr.update(interactive=can_resume),
+            resume_choice: gr.update(choices=[LAST_CHECKPOINT, *reversed(steps)]),
+            remove_button: gr.update(interactive=state is not None and state.state == "queued"),
         }
 
     def select_run(view: RunView, event: gr.SelectData):
@@ -208,7 +208,8 @@ def build_run_panel(
         refresh, [view_state, lang], outputs
     )
     remove_button.click(remove, [view_state, lang], panel_message).then(refresh, [view_state, lang], outputs)
-    gr.on([lang.change, demo.load], refresh, [view_state, lang], outputs, show_progress="hidden")
+    demo.load(refresh, [view_state, lang], outputs, show_progress="hidden")
+    form.on_language(refresh, [view_state, lang], outputs)
     return RunPanel(view_state, panel_message, refresh, [view_state, lang], outputs)
 
 

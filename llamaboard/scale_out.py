@@ -60,7 +60,9 @@ def processes_text(lang: str, nproc: Any, choice: str) -> str:
     return notice(text, "note")
 
 
-def wire_scale_out(demo: gr.Blocks, scale_out: ScaleOut, devices: gr.Dropdown, nproc: gr.components.Component, lang: gr.Dropdown) -> None:
+def wire_scale_out(
+    demo: gr.Blocks, form: Form, scale_out: ScaleOut, devices: gr.Dropdown, nproc: gr.components.Component, lang: gr.Dropdown
+) -> None:
     """GPUs chosen -> nproc_per_node (CPU leaves it as set); the process line follows nproc, the choice and the language."""
 
     def processes_for(selected: list[str]) -> Any:
@@ -68,10 +70,6 @@ def wire_scale_out(demo: gr.Blocks, scale_out: ScaleOut, devices: gr.Dropdown, n
         return chosen if chosen else gr.skip()
 
     devices.change(processes_for, devices, nproc, show_progress="hidden")
-    gr.on(
-        [demo.load, nproc.change, scale_out.engine.change, lang.change],
-        processes_text,
-        [lang, nproc, scale_out.engine],
-        scale_out.processes,
-        show_progress="hidden",
-    )
+    text_inputs = [lang, nproc, scale_out.engine]
+    gr.on([demo.load, nproc.change, scale_out.engine.change], processes_text, text_inputs, scale_out.processes, show_progress="hidden")
+    form.on_language(processes_text, text_inputs, [scale_out.processes])

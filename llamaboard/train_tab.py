@@ -227,7 +227,7 @@ def build_train_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspa
         refresh_datasets, [dataset_dir, stage], dataset_outputs
     )
     preview_data_button.click(preview_data, form_inputs, [preview_examples, preview_stats, data_preview_accordion], scroll_to_output=True)
-    wire_scale_out(demo, scale_out, bar.devices, scope.fields["nproc_per_node"], bar.lang)
+    wire_scale_out(demo, form, scale_out, bar.devices, scope.fields["nproc_per_node"], bar.lang)
 
 
 def _field_row(scope: FormScope, keys: tuple[str, ...]) -> None:

@@ -2,7 +2,8 @@
 
 New tabs (chat, evaluate, export) plug in beside ``build_train_tab``: each
 declares its controls through the shared Form, so the language switch and
-config loading reach them without further wiring.
+config loading reach them without further wiring (what else follows the
+language, a tab hands to ``Form.on_language``).
 """
 
 import gradio as gr
@@ -55,7 +56,7 @@ def build_ui(workspace: Workspace, lang: str = "en") -> tuple[gr.Blocks, Form]:
                 build_chat_tab(demo, form, bar, workspace)
             with form.tab("export_tab"):
                 build_export_tab(demo, form, bar, workspace, queue)
-        bar.lang.change(form.relabel, bar.lang, form.components, show_progress="hidden")
+        form.wire_language_switch(bar.lang)
         demo.load(device_choices, None, bar.devices, show_progress="hidden")
         persist_form(demo, form, bar, workspace)  # the form, language and selections, per browser
     track_quiet_events_on(demo, title)

@@ -110,3 +110,22 @@ def test_events_that_show_no_progress_track_it_on_one_component_so_a_language_sw
     assert {tuple(event["show_progress_on"] or event["outputs"]) for event in quiet} == {(form.labelled["title"][1]._id,)}
     on_load_or_timer = [event for event in events if all(trigger in ("load", "tick") for _, trigger in event["targets"])]
     assert on_load_or_timer and all(event["show_progress"] == "hidden" for event in on_load_or_timer)
+
+
+def test_a_language_switch_is_one_event_that_sends_each_component_its_label_with_its_other_updates(tmp_path):
+    """One event per switch (a reload that restores the language fired eleven); a control both relabelled and
+    updated (a run panel's button, the evaluation modes) gets one update carrying both."""
+    workspace = Workspace.from_env({"LLAMABOARD_WORKDIR": str(tmp_path)})
+    demo, form = build_ui(workspace)
+    lang = form.labelled["lang"][1]
+    on_switch = [event for event in demo.fns.values() if (lang._id, "change") in event.targets]
+    assert sorted(event.name for event in on_switch) == ["save", "switch_language"]  # save: the form kept in the browser
+    switch = next(event for event in on_switch if event.name == "switch_language")
+    data = {block: block.value() if callable(block.value) else block.value for block in switch.inputs}
+    updates = switch.fn({**data, lang: "zh"}, None)
+    by_id = {block.elem_id: update for block, update in updates.items() if getattr(block, "elem_id", None)}
+    assert by_id["train-abort_button"] == {"__type__": "update", "value": component_text("zh", "abort_button"), "interactive": False}
+    modes = by_id["eval-mode"]
+    assert modes["label"] == component_text("zh", "eval_mode") and ("预测（BLEU/ROUGE）", "predict") in modes["choices"]
+    assert by_id["train-history_table"]["value"]["headers"][0] == "运行"
+    assert "进程" in by_id["train_processes"]
