@@ -1,4 +1,4 @@
-"""Adapter and model methods of issue 15: OFT, LLaMA Pro, PiSSA conversion, pure bf16, LoRA+ embeddings, and clear refusals.
+"""Adapter and model methods of issue 15: OFT, LLaMA Pro, pure bf16, LoRA+ embeddings, and clear refusals (PiSSA: test_pissa_checkpoints).
 
 Each trains the built-in tiny model for a few steps in-process and checks what a
 user would notice: the adapter reloads for chat and export as the model it trained,
@@ -97,28 +97,6 @@ def test_expanded_model_answers_like_the_original_and_llama_pro_trains_only_the_
         trainable = [name for name, parameter in model.named_parameters() if parameter.requires_grad]
         assert {int(name.split("layers.")[1].split(".")[0]) for name in trainable} == {2, 5}, adapter
         assert {name.split(".")[-4] for name in trainable} >= {"q_proj", "o_proj", "down_proj"}, adapter  # every linear layer there
-
-
-def test_pissa_adapter_is_saved_as_plain_lora_of_the_original_weights(tmp_path):
-    from peft import LoraConfig, PeftModel
-
-    run = tmp_path / "pissa"
-    train(run, "pissa_init=true", "pissa_iter=2", "pissa_convert=true", "lora_target=q_proj,v_proj")
-    # The model as trained: the residual weights PiSSA left (W minus the initial adapter) plus the trained PiSSA adapter.
-    initial = PeftModel.from_pretrained(base_model(), str(run / "pissa_init"))
-    for name, parameter in initial.named_parameters():
-        if "lora_B" in name:
-            parameter.data.neg_()
-    residual = initial.merge_and_unload()
-    trained_config = LoraConfig.from_pretrained(str(run / "checkpoint-2"))
-    trained_config.init_lora_weights = True  # load the weights as saved, without decomposing the residual again
-    as_trained = logits_of(PeftModel.from_pretrained(residual, str(run / "checkpoint-2"), config=trained_config).merge_and_unload())
-
-    converted = json.loads((run / "adapter_config.json").read_text())
-    assert converted["init_lora_weights"] is True and converted["r"] == 16  # plain LoRA of twice the rank
-    on_original_base = logits_of(merge_adapters(base_model(), [str(run)]))
-    assert torch.allclose(on_original_base, as_trained, atol=1e-4)
-    assert not torch.allclose(on_original_base, logits_of(base_model()), atol=1e-4)
 
 
 def test_pure_bf16_trains_in_bfloat16_without_mixed_precision(tmp_path):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from workflows.config.schema import ModelArgs
 from workflows.errors import ModelError
+from workflows.models.pissa import is_unconverted
 from workflows.models.quantization import quantization_config
 from workflows.models.speedups import check_speedups, load_unsloth_model
 from workflows.models.tiny import build_tiny_model, is_builtin
@@ -128,6 +129,13 @@ def adapter_paths(model_args: ModelArgs) -> list[str]:
             raise ModelError(
                 f"Adapter `{path}` (adapter_name_or_path) is a reward model (stage rm): it scores answers and cannot chat or "
                 "be merged into a chat model. Use it as `reward_model` of a ppo run."
+            )
+        if is_unconverted(path):
+            raise ModelError(
+                f"Adapter `{path}` (adapter_name_or_path) was saved in PiSSA form, as older versions saved a PiSSA run's "
+                "checkpoints: it fits only the residual weights of its run, which are not saved, so on the original model it "
+                "is not the model that was trained. Use the run's final adapter, or resume the run from this checkpoint "
+                "(resume_from_checkpoint): this version saves every checkpoint converted to plain LoRA."
             )
     return paths
 

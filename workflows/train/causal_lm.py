@@ -16,6 +16,7 @@ from workflows.features.padding_free import choose_collator
 from workflows.jobs import StopSignal
 from workflows.models.finetuning import prepare_for_training
 from workflows.models.loader import load_model, load_model_config, load_tokenizer
+from workflows.models.pissa import is_pissa_adapter, save_initial_adapter
 from workflows.run_dir import RunDirectory
 from workflows.templates import get_template
 from workflows.train.callbacks import GracefulStopCallback, TrainerLogCallback
@@ -47,9 +48,7 @@ def run(config: RunConfig, run_dir: RunDirectory, stop: StopSignal, show_progres
     args = training_arguments(config, run_dir.path, show_progress)
     model = load_model(config.model, tokenizer, cutoff_len=config.data.cutoff_len, compute_dtype=compute_dtype(config))
     model = prepare_for_training(model, config.model, config.finetuning, gradient_checkpointing=config.training.gradient_checkpointing)
-    pissa_init_dir = run_dir.path / "pissa_init"
-    if config.finetuning.pissa_init and run_dir.is_main_process and not config.training.resume_from_checkpoint:
-        model.save_pretrained(pissa_init_dir)  # the starting point peft needs to convert PiSSA back to plain LoRA
+    pissa_initial_adapter = save_initial_adapter(model, run_dir.path, run_dir.is_main_process) if is_pissa_adapter(model) else None
 
     trainer = LlamaBoardTrainer(
         model=model,
@@ -64,16 +63,13 @@ def run(config: RunConfig, run_dir: RunDirectory, stop: StopSignal, show_progres
             *extra_callbacks(config),
         ],
         loraplus_lr_ratio=config.finetuning.loraplus_lr_ratio,
+        pissa_initial_adapter=pissa_initial_adapter,
     )
     trainer.remove_callback(PrinterCallback)  # without a terminal it prints raw dicts; TrainerLogCallback logs readable lines
     result = train_watching_the_loss(trainer, config)
     if stop.received:
         return "aborted"
 
-    if config.finetuning.pissa_init and run_dir.is_main_process:
-        model.save_pretrained(run_dir.path, path_initial_model_for_weight_conversion=str(pissa_init_dir))
-        tokenizer.save_pretrained(run_dir.path)
-    else:
-        trainer.save_model()
+    trainer.save_model()
     record_results(trainer, result, config, run_dir, evaluate=features.eval is not None)
     return "finished"

@@ -10,6 +10,7 @@ from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
 from workflows.config import RunConfig
 from workflows.config.schema import ADAPTER_TYPES, FinetuningArgs
 from workflows.errors import ConfigError
+from workflows.models.pissa import is_unconverted, load_trained_form, save_converted
 from workflows.train.optimizers import create_method_optimizer, prepare_trainer
 
 logger = logging.getLogger(__name__)
@@ -72,11 +73,16 @@ def training_arguments(config: RunConfig, output_dir: Path, show_progress: bool)
 
 class LlamaBoardTrainer(Trainer):
     """Trainer that builds the optimizer a method asks for: LoRA+ (a higher learning rate for the B matrices),
-    or GaLore, APOLLO, BAdam, Adam-mini or Muon (workflows.train.optimizers, chosen by the finetuning keys)."""
+    or GaLore, APOLLO, BAdam, Adam-mini or Muon (workflows.train.optimizers, chosen by the finetuning keys).
 
-    def __init__(self, *args, loraplus_lr_ratio: float | None = None, **kwargs):
+    With ``pissa_initial_adapter`` (the run's pissa_init/ folder) it saves every adapter, checkpoints included,
+    converted to plain LoRA of the original weights, and reads the PiSSA form back out of one to resume
+    (workflows.models.pissa)."""
+
+    def __init__(self, *args, loraplus_lr_ratio: float | None = None, pissa_initial_adapter: Path | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.loraplus_lr_ratio = loraplus_lr_ratio
+        self.pissa_initial_adapter = pissa_initial_adapter
         self.finetuning = FinetuningArgs(**getattr(self.args, "finetuning", {}))
         prepare_trainer(self, self.finetuning)
 
@@ -95,6 +101,27 @@ class LlamaBoardTrainer(Trainer):
         if self.optimizer is None:
             self.optimizer = create_method_optimizer(self.model, self.args, self.finetuning, self.get_decay_parameter_names(self.model))
         return super().create_optimizer()
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        super().save_model(output_dir, _internal_call)
+        if self.pissa_initial_adapter is not None and self.args.should_save:
+            save_converted(self.model, output_dir or self.args.output_dir, self.pissa_initial_adapter)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        if self._holds_converted_pissa(resume_from_checkpoint):
+            load_trained_form(self.model, resume_from_checkpoint)
+        else:
+            super()._load_from_checkpoint(resume_from_checkpoint, model)
+
+    def _load_best_model(self) -> None:
+        if self._holds_converted_pissa(self.state.best_model_checkpoint):
+            load_trained_form(self.model, self.state.best_model_checkpoint)
+        else:
+            super()._load_best_model()
+
+    def _holds_converted_pissa(self, checkpoint) -> bool:
+        """A checkpoint of this PiSSA run saved converted (an older version's, in PiSSA form, loads as it is)."""
+        return self.pissa_initial_adapter is not None and not is_unconverted(checkpoint)
 
 
 def extra_callbacks(config: RunConfig) -> list:
