@@ -36,6 +36,8 @@ def setup_adapter(model, model_args: ModelArgs, finetuning: FinetuningArgs):
     keep_dtype = model_args.pure_bf16  # peft otherwise makes new adapter weights float32
     if resume_last:
         logger.info("Continuing to train adapter %s", paths[-1])
+        if finetuning.pissa_init:
+            logger.warning("pissa_init has no effect on a continued adapter: set create_new_adapter: true for a new PiSSA adapter")
         return PeftModel.from_pretrained(model, paths[-1], is_trainable=True, autocast_adapter_dtype=not keep_dtype)
     config = lora_config(model, finetuning) if finetuning.finetuning_type == "lora" else oft_config(model, finetuning)
     if model_args.use_unsloth:
