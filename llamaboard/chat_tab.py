@@ -269,8 +269,7 @@ def build_chat_tab(demo: gr.Blocks, form: Form, bar: TopBar, workspace: Workspac
         trigger(list_compared, compared_inputs, compare_with, show_progress="hidden")
     form.on_language(list_compared, compared_inputs, [compare_with])
     answering = [
-        send.click(respond, respond_inputs, respond_outputs),
-        query.submit(respond, respond_inputs, respond_outputs),
+        gr.on([send.click, query.submit], respond, respond_inputs, respond_outputs),
         retry.click(retry_turn, [chatbot, base_chatbot, query, conversation], [chatbot, base_chatbot, query]).then(
             respond, respond_inputs, respond_outputs
         ),
