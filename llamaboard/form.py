@@ -37,8 +37,8 @@ def starter_values(path: Path = STARTER_CONFIG) -> dict[str, Any]:
 class LanguageListener:
     """Something beyond labels that a language switch updates (a table's headers, a radio's choices ...).
 
-    ``fn`` is called as a Gradio event handler with these ``inputs`` and ``outputs`` would be (given the
-    gr.Request when it has a parameter annotated so), and returns what such a handler returns.
+    ``fn`` is a Gradio event handler of these ``inputs`` and ``outputs``: it gets their values (and the
+    gr.Request when it has a parameter annotated so) and returns what such a handler returns.
     """
 
     fn: Callable
@@ -60,7 +60,7 @@ class Form:
     """Every labelled component of the app, by element id, with the locale id its texts come from."""
 
     def __init__(self, lang: str = "en", starting_values: Optional[dict[str, Any]] = None) -> None:
-        self.lang = lang  # the language of the first render; later switches go through switch_language()
+        self.lang = lang  # the language of the first render; later switches are wire_language_switch's event
         self.starting_values = starter_values() if starting_values is None else starting_values
         self.labelled: dict[str, tuple[str, gr.blocks.Block]] = {}  # element id -> (locale id, component)
         self.language_listeners: list[LanguageListener] = []
