@@ -60,7 +60,19 @@ def build_ui(workspace: Workspace, lang: str = "en") -> tuple[gr.Blocks, Form]:
         demo.load(device_choices, None, bar.devices, show_progress="hidden")
         persist_form(demo, form, bar, workspace)  # the form, language and selections, per browser
     track_quiet_events_on(demo, title)
+    keep_events_out_of_api_docs(demo)
     return demo, form
+
+
+def keep_events_out_of_api_docs(demo: gr.Blocks) -> None:
+    """The page's events are its own wiring, not an API for other programs (that is ``python -m workflows api``).
+
+    Gradio writes the docs of every public event into each page it serves: about 650 KB for our ~90 events,
+    built twice before the first page. Undocumented, they are left out of the docs and stay callable by the page.
+    """
+    for event in demo.fns.values():
+        if event.api_visibility == "public":
+            event.api_visibility = "undocumented"
 
 
 def track_quiet_events_on(demo: gr.Blocks, anchor: gr.components.Component) -> None:
