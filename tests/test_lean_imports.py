@@ -66,7 +66,6 @@ def test_an_installed_scipy_is_not_imported_by_a_training_run(tmp_path):
     stand_in = tmp_path / "site" / "scipy"
     stand_in.mkdir(parents=True)
     (stand_in / "__init__.py").write_text("import sys\nprint('SCIPY IMPORTED', file=sys.stderr)\n")
-    (stand_in / "optimize.py").write_text("def linear_sum_assignment(cost):\n    raise NotImplementedError\n")
     command = [sys.executable, "-m", "workflows", "train", "examples/tiny_lora_sft.yaml", "finetuning_type=full", "max_steps=1"]
     result = subprocess.run(
         [*command, f"output_dir={tmp_path / 'run'}"],
@@ -76,5 +75,5 @@ def test_an_installed_scipy_is_not_imported_by_a_training_run(tmp_path):
         text=True,
         timeout=300,
     )
+    assert "SCIPY IMPORTED" not in result.stderr  # checked first: an import of it also ends the run (it has no scipy.optimize)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "SCIPY IMPORTED" not in result.stderr
