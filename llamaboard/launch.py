@@ -19,13 +19,16 @@ GRADIO_MISSING_TRANSLATIONS = gr.I18n(en={"common.complete": "Done"}, **{"zh-CN"
 """Gradio 6 announces a finished event to screen readers as ``common.complete``, a key its own
 translations lack; without these the page reads (and flashes) the raw key after every click."""
 
+FOOTER_LINKS = ["gradio", "settings"]
+"""No "Use via API": the page's events are not an API (``keep_events_out_of_api_docs``); ``workflows api`` is."""
+
 
 def main() -> None:
     settings = settings_from_env()
     workspace = Workspace.from_env()
     demo, _ = build_ui(workspace)
     announce_login("LlamaBoard", settings)
-    _, local_url, share_url = demo.launch(**settings.launch_kwargs(), css=CSS, i18n=GRADIO_MISSING_TRANSLATIONS)
+    _, local_url, share_url = demo.launch(**settings.launch_kwargs(), css=CSS, i18n=GRADIO_MISSING_TRANSLATIONS, footer_links=FOOTER_LINKS)
     announce("LlamaBoard", local_url, share_url)
     run_queue_worker(RunQueue(workspace.workdir))
     start_fork_server()  # after start-up: its imports would slow the first page

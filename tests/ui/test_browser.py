@@ -166,9 +166,11 @@ def test_exposed_launch_asks_for_login_with_the_printed_password(tmp_path, page)
         server.stop()
 
 
-def test_the_page_events_are_not_listed_as_an_api(app_server):
+def test_the_page_events_are_not_listed_as_an_api(app_server, page):
     """Gradio writes the docs of every listed event into each page it serves (about 650 KB for ours). Ours are the
     page's own wiring; the API for programs is `python -m workflows api`. The other tests here drive the events."""
     with urllib.request.urlopen(app_server.url + "gradio_api/info", timeout=30) as response:
         info = json.loads(response.read())
     assert info["named_endpoints"] == {} and info["unnamed_endpoints"] == {}
+    open_page(page, app_server.url)
+    assert page.get_by_text("Built with Gradio").is_visible() and page.get_by_text("Use via API").count() == 0
