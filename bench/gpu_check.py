@@ -8,8 +8,8 @@ data is synthetic: token ids drawn at random, lengths uniform between 1/16 of th
 all of it. Rows: LoRA on both shapes, full fine-tuning on the 0.5B one, QLoRA 4-bit on the 0.5B one; bf16
 mixed precision, sdpa attention, padded batches (each example padded to the longest of its batch) and
 padding-free ones (the batch's examples flattened into one row, ``position_ids`` restarting per example, so
-attention never crosses examples); then LlamaBoard's speed options on the padding-free rows:
-``flash_attn: fa2``, ``enable_liger_kernel: true``, and ``optim: adamw_torch_fused`` for full fine-tuning.
+attention never crosses examples), and LlamaBoard's default choosing between them batch by batch; then its
+speed options on the padding-free rows: ``flash_attn: fa2``, ``enable_liger_kernel: true``, and ``optim: adamw_torch_fused`` for full fine-tuning.
 A row that cannot run on the machine is listed as skipped with the reason (LlamaBoard's own error message
 for its rows); a row that fails prints its traceback, the rest still run, and the exit code is 1.
 
@@ -17,12 +17,12 @@ for its rows); a row that fails prints its traceback, the rest still run, and th
 config, ``get_peft_model`` (LoRA r8 on all linear layers, as ours), ``torch.optim.AdamW``, bf16 autocast,
 gradient clipping at 1.0, batches padded by hand or flattened by transformers' ``DataCollatorWithFlattening``.
 "ours" is LlamaBoard's training path from the model on: ``load_config`` -> ``prepare_for_training`` (adapters,
-Liger, fp32 trainable weights) -> ``LlamaBoardTrainer`` with ``training_arguments`` and our collator; the
-padding-free batches are our ``pack_sequences`` of the whole batch into one row (LlamaBoard has no
-padding-free collator yet), padded by our ``PaddingCollator``. Only the model's weights (from config instead
-of a folder, but with our attention choice and speed-up checks; QLoRA loads a saved random model through our
-``load_model``) and the tokenised dataset are not ours. So "ours padded" against "plain padded" is the cost
-of our Trainer path, and "ours padding-free" and the option rows are what a LlamaBoard user can gain.
+Liger, fp32 trainable weights) -> ``LlamaBoardTrainer`` with ``training_arguments`` and the collator that
+``choose_collator`` picks for the row's ``padding_free``: false (padded), true (padding-free) or unset ("auto",
+LlamaBoard's default: each batch flattened where that costs less than padding it). Only the model's weights
+(from config instead of a folder, but with our attention choice and speed-up checks; QLoRA loads a saved random
+model through our ``load_model``) and the tokenised dataset are not ours. So "ours padded" against "plain
+padded" is the cost of our Trainer path, and "ours auto" and the option rows are what a LlamaBoard user gains.
 
 tokens/s counts real (non-padding) input tokens over the timed steps (after the warm-up ones; the Trainer's
 own count for ours). MFU = model FLOPs per token × tokens/s ÷ 989e12 (dense bf16 peak of an H100/H200 SXM),
@@ -39,9 +39,10 @@ which wheels to ship (WHEELS below; the script prints the missing ones first). H
     python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
       --platform manylinux_2_28_x86_64 --platform manylinux_2_24_x86_64 --platform manylinux_2_17_x86_64 \
       --platform manylinux2014_x86_64 -d .whl pydantic==2.13.4 pydantic-core==2.46.4 annotated-types==0.7.0 \
-      typing-inspection==0.4.2 liger-kernel==0.8.5 bitsandbytes==0.50.2
+      typing-inspection==0.4.2 liger-kernel==0.8.5 bitsandbytes==0.50.2 transformers==5.23.0 peft==0.21.2
 
-then the device run, with ``carry: [".whl"]`` and ``timeout_s: 600`` (about 47 MB of wheels):
+(transformers and peft as pinned in requirements.txt, over the machine's older ones), then the device run, with
+``carry: [".whl"]`` and ``timeout_s: 600`` (about 61 MB of wheels):
 
     set -o pipefail; python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site \
       .whl/*.whl && export PYTHONPATH=/tmp/site || exit; PYTHONUNBUFFERED=1 timeout 540 python3 bench/gpu_check.py \
@@ -77,8 +78,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 try:  # LlamaBoard's training path; without its wheels (WHEELS) the ours rows are skipped and the plain ones still run
     from workflows.config import load_config
     from workflows.errors import ModelError
-    from workflows.features.collator import PaddingCollator
-    from workflows.features.packing import pack_sequences
+    from workflows.features.padding_free import choose_collator
     from workflows.models.finetuning import prepare_for_training
     from workflows.models.loader import ATTENTION_IMPLEMENTATIONS, load_model
     from workflows.models.speedups import check_speedups
@@ -145,15 +145,15 @@ class Case:
     runner: str
     """plain (transformers + peft) or ours (LlamaBoard's training path)."""
     batching: str
-    """padded or padding-free."""
+    """padded, padding-free, or auto (ours only: padding_free unset, flattened batch by batch where it pays)."""
     options: tuple = ()
     """LlamaBoard config keys of the row (key=value), for ours only."""
 
 
 def family(shape: str, method: str, options: tuple) -> list[Case]:
-    """Plain and ours, padded and padding-free, then each option on ours padding-free."""
+    """Plain and ours, padded and padding-free; ours auto; then each option on ours padding-free."""
     grid = [Case(shape, method, runner, batching) for batching in ("padded", "padding-free") for runner in ("plain", "ours")]
-    return grid + [Case(shape, method, "ours", "padding-free", (option,)) for option in options]
+    return [*grid, Case(shape, method, "ours", "auto")] + [Case(shape, method, "ours", "padding-free", (option,)) for option in options]
 
 
 FA2 = "flash_attn=fa2"
@@ -315,16 +315,6 @@ class TimedSteps(TrainerCallback):
             self.seconds, self.tokens = time.perf_counter() - self.start, state.num_input_tokens_seen - self.tokens_before
 
 
-class PaddingFreeCollator:
-    """The whole batch packed into one row by our ``pack_sequences`` (position ids restart per example), padded by ours."""
-
-    def __init__(self, pad_token_id: int):
-        self.pad = PaddingCollator(pad_token_id=pad_token_id)
-
-    def __call__(self, features: list[dict]) -> dict:
-        return self.pad(pack_sequences(features, cutoff_len=sum(len(feature["input_ids"]) for feature in features)))
-
-
 def our_config(case: Case, profile: Profile, model_path: Path | None):
     keys = {
         "finetuning_type": "full" if case.method == "full" else "lora",
@@ -336,6 +326,8 @@ def our_config(case: Case, profile: Profile, model_path: Path | None):
     }
     if case.method == "qlora":
         keys.update(quantization_bit=4, model_name_or_path=str(model_path))
+    if case.batching != "auto":
+        keys["padding_free"] = case.batching == "padding-free"
     return load_config(None, [*(f"{key}={value}" for key, value in keys.items()), *case.options])
 
 
@@ -364,7 +356,7 @@ def run_ours(case: Case, config, profile: Profile, examples: list[dict], workdir
         model=model,
         args=training_arguments(run_config, workdir / "trainer", show_progress=False),
         train_dataset=examples,
-        data_collator=PaddingCollator(PAD_ID) if case.batching == "padded" else PaddingFreeCollator(PAD_ID),
+        data_collator=choose_collator(run_config, model, PAD_ID, packed=False),
         processing_class=tokenizer,
         callbacks=[timer],
     )
