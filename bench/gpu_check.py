@@ -9,7 +9,8 @@ all of it. Rows: LoRA on both shapes, full fine-tuning on the 0.5B one, QLoRA 4-
 mixed precision, sdpa attention, padded batches (each example padded to the longest of its batch) and
 padding-free ones (the batch's examples flattened into one row, ``position_ids`` restarting per example, so
 attention never crosses examples), and LlamaBoard's default choosing between them batch by batch; then its
-speed options on the padding-free rows: ``flash_attn: fa2``, ``enable_liger_kernel: true``, and ``optim: adamw_torch_fused`` for full fine-tuning.
+speed options on the padding-free rows: ``flash_attn: fa2``, ``enable_liger_kernel: true``, and
+``optim: adamw_torch_fused`` for full fine-tuning.
 A row that cannot run on the machine is listed as skipped with the reason (LlamaBoard's own error message
 for its rows); a row that fails prints its traceback, the rest still run, and the exit code is 1.
 
@@ -133,7 +134,7 @@ class Profile:
     """shape name -> (config keys, examples per batch)."""
 
 
-FULL = Profile("cuda", torch.bfloat16, 2048, 3, 10, {"qwen2-0.5b": (QWEN2_05B, 8), "llama3-8b": (LLAMA3_8B, 4)})
+FULL = Profile("cuda", torch.bfloat16, 2048, 3, 20, {"qwen2-0.5b": (QWEN2_05B, 8), "llama3-8b": (LLAMA3_8B, 4)})
 SMOKE = Profile("cpu", torch.float32, 64, 1, 1, {"qwen2-0.5b": ({**QWEN2_05B, **TINY}, 2), "llama3-8b": ({**LLAMA3_8B, **TINY}, 2)})
 
 
@@ -323,6 +324,7 @@ def our_config(case: Case, profile: Profile, model_path: Path | None):
         "max_steps": profile.warmup_steps + profile.steps,
         "save_strategy": "no",
         "learning_rate": 1e-5,
+        "train_sampling_strategy": "sequential",  # the plain loop's batches in its order: every row times the same work
     }
     if case.method == "qlora":
         keys.update(quantization_bit=4, model_name_or_path=str(model_path))

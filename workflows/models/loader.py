@@ -1,5 +1,6 @@
 """Load a tokenizer and a model, with adapters, quantization and attention settings."""
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -30,6 +31,26 @@ def resolve_model_path(model_name_or_path: str) -> str:
     return model_name_or_path
 
 
+def refuse_adapter_as_model(folder: Path) -> None:
+    """A LoRA run's folder holds an adapter, not a model: say which key takes it, rather than transformers' "no model_type"."""
+    if (folder / "adapter_config.json").is_file() and not (folder / "config.json").is_file():
+        base = _trained_on(folder) or "its base model"
+        raise ModelError(
+            f"`{folder}` (model_name_or_path) holds an adapter (adapter_config.json), not a model: pass it as "
+            f"adapter_name_or_path={folder}, with model_name_or_path set to the model it was trained on ({base})."
+        )
+
+
+def _trained_on(adapter_folder: Path) -> str | None:
+    """The base model as the run named it (run.yaml of a LlamaBoard run), else as peft saved it."""
+    import yaml
+
+    for folder in (adapter_folder, adapter_folder.parent):
+        if (folder / "run.yaml").is_file():
+            return (yaml.safe_load((folder / "run.yaml").read_text()) or {}).get("model_name_or_path")
+    return json.loads((adapter_folder / "adapter_config.json").read_text()).get("base_model_name_or_path")
+
+
 def _hub_error(name: str, key: str, error: Exception) -> ModelError:
     return ModelError(
         f"Could not load `{name}` ({key}): it is not a local folder, and the model hub did not provide it ({type(error).__name__}: "
@@ -56,6 +77,7 @@ def load_model_config(model_args: ModelArgs):
     from transformers import AutoConfig
 
     path = resolve_model_path(model_args.model_name_or_path)
+    refuse_adapter_as_model(Path(path))
     try:
         return AutoConfig.from_pretrained(path, cache_dir=model_args.cache_dir, trust_remote_code=model_args.trust_remote_code)
     except (OSError, ValueError) as error:

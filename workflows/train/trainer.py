@@ -85,6 +85,7 @@ class LlamaBoardTrainer(Trainer):
         self.pissa_initial_adapter = pissa_initial_adapter
         self.finetuning = FinetuningArgs(**getattr(self.args, "finetuning", {}))
         prepare_trainer(self, self.finetuning)
+        logger.info("Training on %s", describe_hardware(self.args, self.model))
 
     def create_optimizer(self, model=None):
         if self.optimizer is None and self.loraplus_lr_ratio:
@@ -122,6 +123,19 @@ class LlamaBoardTrainer(Trainer):
     def _holds_converted_pissa(self, checkpoint) -> bool:
         """A checkpoint of this PiSSA run saved converted (an older version's, in PiSSA form, loads as it is)."""
         return self.pissa_initial_adapter is not None and not is_unconverted(checkpoint)
+
+
+def describe_hardware(args: TrainingArguments, model) -> str:
+    """Where and in which precision the run computes, e.g. "cuda:0 (NVIDIA H200), 1 process, bf16 mixed precision (weights
+    float32)": the line that tells a user on a GPU box that the GPU, and the precision they meant, are in use."""
+    import torch
+
+    device = args.device
+    name = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
+    processes = f"{args.world_size} process" + ("es" if args.world_size > 1 else "")
+    precision = "bf16 mixed precision" if args.bf16 else "fp16 mixed precision" if args.fp16 else "no mixed precision"
+    weights = sorted({str(parameter.dtype).removeprefix("torch.") for parameter in model.parameters() if parameter.requires_grad})
+    return f"{device}{name}, {processes}, {precision} (trainable weights {', '.join(weights) or 'none'})"
 
 
 def extra_callbacks(config: RunConfig) -> list:
