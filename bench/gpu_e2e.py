@@ -1,4 +1,4 @@
-"""End to end on a GPU: the CLI trains (LoRA, QLoRA, full, DPO), predicts and exports the built-in tiny model.
+"""End to end on a GPU: the CLI trains (LoRA, QLoRA, full, DPO), evaluates, chats and exports the built-in tiny model.
 
     python bench/gpu_e2e.py [OUT]       # on a CUDA machine, about a minute; OUT defaults to a temporary folder
 
@@ -29,10 +29,13 @@ class Step:
     name: str
     args: tuple
     needs_cuda: bool = False
+    stdin: str | None = None
+    """What the user types (chat)."""
 
 
 def steps(out: Path, cuda: bool) -> list[Step]:
     precision = ("bf16=true",) if cuda else ()
+    adapter = f"adapter_name_or_path={out / 'lora'}"
 
     def train(config: str, folder: str, *keys: str) -> tuple:
         return (
@@ -52,18 +55,8 @@ def steps(out: Path, cuda: bool) -> list[Step]:
         Step("qlora sft", train("tiny_lora_sft.yaml", "qlora", "quantization_bit=4"), needs_cuda=True),
         Step("full sft", train("tiny_full_sft.yaml", "full")),
         Step("dpo", train("tiny_dpo.yaml", "dpo")),
-        Step(
-            "predict",
-            (
-                "predict",
-                f"adapter_name_or_path={out / 'lora'}",
-                "eval_dataset=identity",
-                "max_samples=16",
-                "do_sample=false",
-                f"output_dir={out / 'predict'}",
-                *precision,
-            ),
-        ),
+        Step("eval", ("eval", adapter, "eval_dataset=identity", "max_samples=16", *precision, f"output_dir={out / 'eval'}")),
+        Step("chat", ("chat", adapter, "max_new_tokens=16", "do_sample=false"), stdin="Who are you?\nexit\n"),
         Step(
             "export", ("export", f"adapter_name_or_path={out / 'lora'}", f"export_dir={out / 'export'}", f"output_dir={out / 'export-job'}")
         ),
@@ -76,7 +69,7 @@ def output_folder(step: Step) -> Path | None:
 
 
 def summary(step: Step, log: str) -> str:
-    """The device line of a training run and its final loss, or a predict run's scores."""
+    """The device line of a training run and its losses, an evaluation's loss, or the chat's answer."""
     details = [line.split("Training on ", 1)[1] for line in log.splitlines() if "Training on " in line][:1]
     folder = output_folder(step)
     if folder and (folder / "trainer_log.jsonl").is_file():
@@ -84,9 +77,10 @@ def summary(step: Step, log: str) -> str:
         losses = [loss for loss in losses if loss is not None]
         if losses:
             details.append(f"loss {losses[0]:.4f} -> {losses[-1]:.4f}")
-    if folder and (folder / "predict_results.json").is_file():
-        scores = json.loads((folder / "predict_results.json").read_text())
-        details.append(f"BLEU-4 {scores.get('predict_bleu-4', float('nan')):.1f}")
+    if folder and (folder / "eval_results.json").is_file():
+        details.append(f"eval_loss {json.loads((folder / 'eval_results.json').read_text())['eval_loss']:.4f}")
+    if step.stdin:
+        details.append(f"answered {log.partition('Assistant:')[2].partition('User:')[0].strip()[:80]!r}")
     if step.name == "version":
         details.append(" | ".join(line.strip() for line in log.splitlines() if line.strip())[:300])
     return "; ".join(details)
@@ -105,7 +99,9 @@ def main(argv: list[str]) -> int:
             print(f"{step.name:10}  skipped: needs a CUDA GPU", flush=True)
             continue
         start = time.perf_counter()
-        result = subprocess.run([sys.executable, "-m", "workflows", *step.args], cwd=PROJECT_ROOT, capture_output=True, text=True)
+        result = subprocess.run(
+            [sys.executable, "-m", "workflows", *step.args], cwd=PROJECT_ROOT, input=step.stdin, capture_output=True, text=True
+        )
         seconds = time.perf_counter() - start
         log = result.stdout + result.stderr
         (out / f"{step.name.replace(' ', '_')}.log").write_text(log)
