@@ -159,6 +159,20 @@ def test_llamafactory_group_by_length_is_transformers_5_train_sampling_strategy(
         load_config(None, ["group_by_length=true", "train_sampling_strategy=random"])
 
 
+def test_llamafactory_disable_shuffling_makes_the_trainer_read_the_data_in_order(tmp_path):
+    import torch
+    from torch.utils.data import SequentialSampler
+    from transformers import Trainer
+
+    from workflows.train.trainer import training_arguments
+
+    config = load_config(None, ["disable_shuffling=true"])
+    assert config.to_flat_dict()["train_sampling_strategy"] == "sequential"
+    arguments = training_arguments(config, tmp_path, show_progress=False)
+    trainer = Trainer(model=torch.nn.Linear(1, 1), args=arguments, train_dataset=[{"x": index} for index in range(8)])
+    assert isinstance(trainer._get_train_sampler(), SequentialSampler)
+
+
 def test_the_table_of_dropped_keys_and_the_schema_never_overlap():
     from workflows.config.legacy_keys import LEGACY_KEYS, Renamed
 

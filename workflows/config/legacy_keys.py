@@ -167,7 +167,9 @@ LEGACY_KEYS: dict[str, Renamed | Ignored | TurnsOn | Unsupported] = {
     "use_eaft_loss": Unsupported(SFT_LOSSES),
     "eaft_alpha": Unsupported(SFT_LOSSES, harmless=(1.0,)),
     "compute_accuracy": Unsupported("token accuracy at evaluation is not built: evaluation reports loss and perplexity"),
-    "disable_shuffling": Unsupported("the training data is always shuffled (reproducibly, by seed)"),
+    "disable_shuffling": TurnsOn(
+        "train_sampling_strategy", "transformers 5 reads the training data in order with train_sampling_strategy", value="sequential"
+    ),
     "include_effective_tokens_per_second": Ignored("trainer_log.jsonl always records the throughput in tokens per second"),
     "use_swanlab": Unsupported(SWANLAB),
     "swanlab_project": Unsupported(SWANLAB, harmless=(None, "llamafactory")),
