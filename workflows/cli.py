@@ -14,6 +14,7 @@ import sys
 from workflows.config import format_help, load_config
 from workflows.errors import UserError
 from workflows.stages import AVAILABLE_STAGES
+from workflows.startup import pause_collection, resume_collection
 
 COMMANDS = {
     "train": f"Train a model (stages {', '.join(AVAILABLE_STAGES)}) and write a run directory.",
@@ -55,11 +56,13 @@ def _train(argv: list[str]) -> int:
     options = _config_parser(
         "train", " A LLaMA-Factory evaluation YAML (do_predict or do_eval, without do_train: true) runs the predict or eval job instead."
     ).parse_args(argv)
+    pause_collection()  # until the Trainer exists (workflows.startup)
     config = _load(options.args)
     from workflows.eval.command import evaluation_only_command
 
     instead = evaluation_only_command(config)
     if instead:
+        resume_collection()
         return HANDLERS[instead](argv)
     from workflows.train.launch import train_command
 

@@ -11,6 +11,7 @@ from workflows.config import RunConfig
 from workflows.config.schema import ADAPTER_TYPES, FinetuningArgs
 from workflows.errors import ConfigError
 from workflows.models.pissa import is_unconverted, load_trained_form, save_converted
+from workflows.startup import resume_collection
 from workflows.train.optimizers import create_method_optimizer, prepare_trainer
 
 logger = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ class LlamaBoardTrainer(Trainer):
         self.finetuning = FinetuningArgs(**getattr(self.args, "finetuning", {}))
         prepare_trainer(self, self.finetuning)
         logger.info("Training on %s", describe_hardware(self.args, self.model))
+        resume_collection()  # start-up is over (workflows.startup)
 
     def create_optimizer(self, model=None):
         if self.optimizer is None and self.loraplus_lr_ratio:
