@@ -13,7 +13,7 @@ from llamaboard.launcher import start_fork_server
 from llamaboard.paths import Workspace
 from llamaboard.run_queue import RunQueue, run_queue_worker
 from llamaboard.ui import CSS, build_ui
-from workflows.startup import resume_collection
+from workflows.startup import freeze_imports, resume_collection
 from workflows.web_settings import announce, announce_login, settings_from_env
 
 GRADIO_MISSING_TRANSLATIONS = gr.I18n(en={"common.complete": "Done"}, **{"zh-CN": {"common.complete": "完成"}})
@@ -31,7 +31,8 @@ def main() -> None:
     announce_login("LlamaBoard", settings)
     _, local_url, share_url = demo.launch(**settings.launch_kwargs(), css=CSS, i18n=GRADIO_MISSING_TRANSLATIONS, footer_links=FOOTER_LINKS)
     announce("LlamaBoard", local_url, share_url)
-    resume_collection()  # paused by the entry point (app.py, python -m llamaboard)
+    freeze_imports()  # the collector was paused by the entry point (app.py, python -m llamaboard)
+    resume_collection()
     run_queue_worker(RunQueue(workspace.workdir))
     start_fork_server()  # after start-up: its imports would slow the first page
     threading.Thread(target=detect_devices, name="detect-devices", daemon=True).start()  # after start-up, not during it

@@ -180,13 +180,14 @@ def serve(socket_path: Path, parent_pid: int) -> None:
     from setproctitle import getproctitle
 
     from workflows.imports import hide_scipy_from_transformers
-    from workflows.startup import pause_collection, resume_collection
+    from workflows.startup import freeze_imports, pause_collection, resume_collection
 
     getproctitle()  # sets setproctitle up now, while the environment is still the one the process started with
     hide_scipy_from_transformers()
     pause_collection()
     for module in PRELOADED:
         importlib.import_module(module)
+    freeze_imports()
     resume_collection()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the jobs: an ended job never looks alive
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:

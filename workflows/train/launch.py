@@ -28,6 +28,7 @@ from workflows.models.quantization import check_quantization
 from workflows.models.speedups import check_speedups, check_training_precision
 from workflows.run_dir import RunDirectory, checkpoint_complete, checkpoint_step, default_job_name, job_folder, list_checkpoints
 from workflows.stages import get_stage
+from workflows.startup import freeze_imports
 from workflows.train.distributed import (
     Nodes,
     check_engine,
@@ -67,6 +68,7 @@ def train_command(config: RunConfig, argv: list[str]) -> int:
     resuming = bool(config.training.resume_from_checkpoint)
     run_dir.check_writable(config.training.overwrite_output_dir, resuming=resuming)
     recipe = importlib.import_module(f"workflows.train.{get_stage(config.finetuning.stage).recipe}")
+    freeze_imports()  # torch, transformers and the stage's libraries: later collections skip them (workflows.startup)
 
     def train(stop: StopSignal) -> Outcome:
         if resuming:
