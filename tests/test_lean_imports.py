@@ -86,21 +86,27 @@ COUNT_FULL_COLLECTIONS = (
 )
 
 
-def test_a_training_run_starts_without_garbage_collections_and_trains_with_the_collector_on(tmp_path):
+@pytest.mark.parametrize("command", ["train", "chat"])
+def test_start_up_runs_without_garbage_collections_and_the_work_with_the_collector_on(command, tmp_path):
     """Each full collection during start-up walks every object torch and transformers made (about 0.35 s apiece on
-    two cores by the end, six of them before the first step with the collector on): workflows.startup."""
-    argv = ["workflows", "train", "examples/tiny_lora_sft.yaml", "max_steps=2", f"output_dir={tmp_path / 'run'}"]
-    train = f"sys.argv = {argv}; runpy.run_module('workflows', run_name='__main__', alter_sys=True)"
+    two cores by the end, six of them before a training run's first step with the collector on): workflows.startup.
+    A chat (like the API and the Chat tab's model servers) resumes once its model is loaded."""
+    if command == "train":
+        argv, typed = ["workflows", "train", "examples/tiny_lora_sft.yaml", "max_steps=2", f"output_dir={tmp_path / 'run'}"], None
+    else:
+        argv, typed = ["workflows", "chat", "do_sample=false", "max_new_tokens=2"], "Hi\nexit\n"
+    run = f"sys.argv = {argv}; runpy.run_module('workflows', run_name='__main__', alter_sys=True)"
     result = subprocess.run(
-        [sys.executable, "-c", f"import atexit, runpy, sys; {COUNT_FULL_COLLECTIONS}; {train}"],
+        [sys.executable, "-c", f"import atexit, runpy, sys; {COUNT_FULL_COLLECTIONS}; {run}"],
         cwd=PROJECT_ROOT,
+        input=typed,
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     enabled, frozen, full_collections_before_the_freeze = result.stdout.split("GC ")[-1].split()
-    assert enabled == "True", result.stdout[-500:]  # training (and everything after) collects as usual
+    assert enabled == "True", result.stdout[-500:]  # the work (training, answering) collects as usual
     assert int(frozen) > 100_000, frozen  # what the imports made is in the permanent generation: later collections skip it
     assert full_collections_before_the_freeze == "0", result.stdout[-500:]
 

@@ -87,6 +87,7 @@ def _preview_data(argv: list[str]) -> int:
 
 
 def _api(argv: list[str]) -> int:
+    pause_collection()  # until the model is loaded (load_engine)
     options = _config_parser("api", " Environment: API_HOST, API_PORT, API_KEY (bearer token), API_MODEL_NAME.").parse_args(argv)
     config = _load(options.args)
     from workflows.api.server import serve
@@ -95,6 +96,7 @@ def _api(argv: list[str]) -> int:
 
 
 def _chat(argv: list[str]) -> int:
+    pause_collection()  # until the model is loaded (load_engine)
     config = _load(_config_parser("chat").parse_args(argv).args)
     from workflows.chat import load_engine
     from workflows.chat.terminal import chat_in_terminal
@@ -103,6 +105,7 @@ def _chat(argv: list[str]) -> int:
 
 
 def _webchat(argv: list[str]) -> int:
+    pause_collection()  # until the model is loaded (load_engine)
     config = _load(_config_parser("webchat").parse_args(argv).args)
     from workflows.chat import load_engine
     from workflows.chat.webchat import serve_webchat

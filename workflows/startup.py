@@ -8,8 +8,9 @@ training as those objects age through the generations. Imports make little cycli
 reference counting frees), so the entry points pause the collector; once the heavy imports are done,
 ``freeze_imports`` moves every object alive into the permanent generation (``gc.freeze``), where collections
 never look again (and forked children do not copy the pages they live on); once start-up is over (the training
-command when its Trainer exists, the web UI once it serves its page, the fork server once it has preloaded),
-``resume_collection`` collects what was built since and turns the collector back on.
+command when its Trainer exists, ``api``/``chat``/``webchat`` once the model is loaded, the web UI once it serves
+its page, the fork server once it has preloaded), ``resume_collection`` collects what was built since and turns
+the collector back on.
 """
 
 import gc

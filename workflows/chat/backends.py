@@ -12,6 +12,7 @@ import importlib.util
 from workflows.chat.base import ChatEngine
 from workflows.config import RunConfig
 from workflows.errors import ConfigError
+from workflows.startup import freeze_imports, resume_collection
 
 GPU_BACKENDS = ("vllm", "sglang")
 ENGINES = {
@@ -29,4 +30,8 @@ def load_engine(config: RunConfig) -> ChatEngine:
             f"(`pip install {backend}`) or set infer_backend=huggingface."
         )
     module, engine = ENGINES[backend]
-    return getattr(importlib.import_module(module), engine)(config)
+    engine_class = getattr(importlib.import_module(module), engine)
+    freeze_imports()  # where the command paused the collector: before the model exists (workflows.startup)
+    loaded = engine_class(config)
+    resume_collection()
+    return loaded
