@@ -27,6 +27,13 @@ GO_TO_JINJA = {
     'else if eq .Role "assistant"': '{% elif message.role == "assistant" %}',
     "if $last": "{% if last %}",
     "if not $last": "{% if not last %}",
+    # a system prompt inside the first user turn (written once), or inside the last one
+    "$system := .System": "{% set state = namespace(system=system) %}",
+    "if $system": "{% if state.system %}",
+    "$system": "{{ state.system }}",
+    '$system = ""': '{% set state.system = "" %}',
+    "if and $.System (le (len (slice $.Messages $i)) 2)": "{% if system and loop.revindex <= 2 %}",
+    "$.System": "{{ system }}",
 }
 CHATS = [  # conversations that ask for an answer: what Ollama renders to generate from
     [{"role": "user", "content": "Hi"}],
@@ -81,7 +88,7 @@ def test_the_modelfile_template_renders_a_chat_like_the_chat_template(tokenizer,
         pytest.skip(f"{name} is refused for this tokenizer")
     modelfile = ollama_modelfile("model-q8_0.gguf", template)
     checked = 0
-    for system in [None, "Be brief."] if "{{ .System }}" in modelfile else [None]:
+    for system in [None, "Be brief."] if "System" in modelfile else [None]:
         for messages in CHATS:
             try:
                 expected = template.render(
@@ -101,3 +108,23 @@ def test_a_last_answer_is_left_open_for_ollama_to_continue(tokenizer, name):
     finished = template.render(messages)
     open_answer = finished[: finished.rindex("Hello!") + len("Hello!")]  # the history as trained, without the answer's end
     assert ollama_render(ollama_modelfile("model.gguf", template), None, messages) == open_answer
+
+
+TINY_TOKENIZER_ARTIFACTS = {"ernie_nothink", "mistral_small"}
+"""Their begin and end tokens (``<s>``/``</s>``) are plain text to the tiny tokenizer, so they share an ending and the
+turn's opening cannot be told apart from them; each model's own tokenizer has them as single special tokens."""
+
+
+def test_every_template_that_takes_a_system_prompt_gets_it_from_ollama(tokenizer):
+    """Llama 2, Gemma and Mistral write it inside the first user turn, Mistral NeMo inside the last, Alpaca after a
+    default that ends in the same blank line as an answer: each of these once lost Ollama's system prompt."""
+    dropped = []
+    for name in [None, *sorted(TEMPLATE_SPECS)]:
+        try:
+            template = get_template(name, tokenizer)
+            template.render([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}])
+        except UserError:
+            continue  # refused for this tokenizer, or refuses a system prompt (Gemma 2)
+        if "System" not in ollama_modelfile("model.gguf", template):
+            dropped.append(name)
+    assert set(dropped) == TINY_TOKENIZER_ARTIFACTS, dropped

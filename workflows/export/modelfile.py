@@ -19,9 +19,19 @@ _SYSTEM, _USER, _ANSWER = "\x00SYSTEM\x00", "\x00USER\x00", "\x00ANSWER\x00"
 
 
 @dataclass(frozen=True)
+class SystemPieces:
+    before: str
+    after: str
+    place: str
+    """``start``: a block before the first message; ``first user`` or ``last user``: inside that user turn, right
+    after its opening (Llama 2's ``<<SYS>>`` block, Gemma and Mistral's text before the first question, Mistral
+    NeMo's before the last)."""
+
+
+@dataclass(frozen=True)
 class TurnPieces:
     prefix: str
-    system: tuple[str, str] | None  # (before, after) the system text; None when the template puts it elsewhere
+    system: SystemPieces | None  # None when the template has no place for a system prompt that we can find
     user: tuple[str, str]
     header: str  # generation prompt
     answer_open: str  # before an answer of the history
@@ -38,30 +48,58 @@ def turn_pieces(template: ChatTemplate) -> TurnPieces:
     answer_open = followed.split(_ANSWER)[0].split(_USER)[1][len(user_close) :]
     between = followed.split(_ANSWER)[1].split(_USER)[0]  # answer_end + user_open
     user_open = _common_suffix(before_user, between, getattr(template, "tokenizer", None))
+    user_open = _user_open_after_a_system_prompt(template, user_open)
     prefix, answer_end = before_user[: len(before_user) - len(user_open)], between[: len(between) - len(user_open)]
     prefix, system = _system_pieces(template, prefix, user_open)
     return TurnPieces(prefix, system, (user_open, user_close), header, answer_open, answer_end)
 
 
-def _system_pieces(template: ChatTemplate, prefix: str, user_open: str) -> tuple[str, tuple[str, str] | None]:
-    """(prefix, (before, after) the system text): ``prefix`` as found, unless the template writes its default system
-    prompt when none is given (Qwen 2.5, Vicuna ...): then that block is the system one, filled by Ollama's ``.System``
-    (the Modelfile's SYSTEM line holds the default). None for a system prompt that goes inside a user turn."""
+def _user_open_after_a_system_prompt(template: ChatTemplate, user_open: str) -> str:
+    """The opening of a user turn, as a system prompt before it shows it. The common ending of what precedes the first
+    and a later user turn can be longer than that opening: Alpaca's default system prompt ends in a blank line, as
+    does its answer, so both end in "\\n\\n### Instruction:\\n" where a user turn opens with "### Instruction:\\n"."""
+    try:
+        text = template.render([{"role": "system", "content": _SYSTEM}, {"role": "user", "content": _USER}], add_generation_prompt=True)
+    except UserError:
+        return user_open
+    after_system = text.split(_SYSTEM)[1].split(_USER)[0]
+    return after_system if after_system and len(after_system) < len(user_open) and user_open.endswith(after_system) else user_open
+
+
+def _system_pieces(template: ChatTemplate, prefix: str, user_open: str) -> tuple[str, SystemPieces | None]:
+    """(prefix, where the system text goes and what surrounds it): ``prefix`` as found, unless the template writes its
+    default system prompt when none is given (Qwen 2.5, Vicuna ...): then that block is the system one, filled by
+    Ollama's ``.System`` (the Modelfile's SYSTEM line holds the default)."""
     try:
         text = template.render([{"role": "system", "content": _SYSTEM}, {"role": "user", "content": _USER}], add_generation_prompt=True)
     except UserError:  # a template that refuses a system prompt (Gemma 2)
         return prefix, None
     before, after = text.split(_SYSTEM)
     after = after.split(_USER)[0]
+    if before.startswith(prefix + user_open) and not after.endswith(user_open):
+        return prefix, SystemPieces(before[len(prefix + user_open) :], after, _user_turn_with_system(template))
     if not after.endswith(user_open):
-        return prefix, None  # the system prompt goes inside a user turn
+        return prefix, None
     close = after[: len(after) - len(user_open)]
     if before.startswith(prefix):
-        return prefix, (before[len(prefix) :], close)
+        return prefix, SystemPieces(before[len(prefix) :], close, "start")
     default = getattr(getattr(template, "spec", None), "default_system", None)
     if default and prefix == before + default + close:
-        return "", (before, close)
+        return "", SystemPieces(before, close, "start")
     return prefix, None
+
+
+def _user_turn_with_system(template: ChatTemplate) -> str:
+    """Which user turn of a longer conversation the template writes the system prompt into."""
+    first, last = "\x00FIRST\x00", "\x00LAST\x00"
+    conversation = [
+        {"role": "system", "content": _SYSTEM},
+        {"role": "user", "content": first},
+        {"role": "assistant", "content": _ANSWER},
+        {"role": "user", "content": last},
+    ]
+    text = template.render(conversation, add_generation_prompt=True)
+    return "first user" if text.index(_SYSTEM) < text.index(first) else "last user"
 
 
 def _common_suffix(first: str, second: str, tokenizer=None) -> str:
@@ -86,14 +124,30 @@ def _go(text: str) -> str:
     return text.replace("{{", '{{ "{{" }}')
 
 
+def _go_system(system: SystemPieces | None, place: str) -> str:
+    """The Go template text that writes Ollama's system prompt at ``place``, if the template puts it there."""
+    if system is None or system.place != place:
+        return ""
+    if place == "start":
+        return "{{ if .System }}" + _go(system.before) + "{{ .System }}" + _go(system.after) + "{{ end }}"
+    if place == "first user":  # $system is emptied once written
+        return "{{ if $system }}" + _go(system.before) + "{{ $system }}" + _go(system.after) + '{{ $system = "" }}{{ end }}'
+    # the last user turn: the last message, or the one before the open answer that ends the conversation
+    return (
+        "{{ if and $.System (le (len (slice $.Messages $i)) 2) }}" + _go(system.before) + "{{ $.System }}" + _go(system.after) + "{{ end }}"
+    )
+
+
 def ollama_modelfile(gguf_name: str, template: ChatTemplate, default_system: str | None = None) -> str:
     pieces = turn_pieces(template)
-    body = _go(pieces.prefix)
-    if pieces.system:
-        body += "{{ if .System }}" + _go(pieces.system[0]) + "{{ .System }}" + _go(pieces.system[1]) + "{{ end }}"
+    body = _go(pieces.prefix) + _go_system(pieces.system, "start")
+    if pieces.system and pieces.system.place == "first user":
+        body += "{{ $system := .System }}"
     body += (
         "{{ range $i, $_ := .Messages }}{{ $last := eq (len (slice $.Messages $i)) 1 }}"
-        '{{ if eq .Role "user" }}' + _go(pieces.user[0]) + "{{ .Content }}" + _go(pieces.user[1])
+        '{{ if eq .Role "user" }}' + _go(pieces.user[0])
+        + _go_system(pieces.system, "first user") + _go_system(pieces.system, "last user")
+        + "{{ .Content }}" + _go(pieces.user[1])
         + "{{ if $last }}" + _go(pieces.header) + "{{ end }}"
         + '{{ else if eq .Role "assistant" }}' + _go(pieces.answer_open) + "{{ .Content }}{{ if not $last }}" + _go(pieces.answer_end)
         + "{{ end }}{{ end }}{{ end }}"
