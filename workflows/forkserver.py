@@ -180,10 +180,12 @@ def serve(socket_path: Path, parent_pid: int) -> None:
     from setproctitle import getproctitle
 
     from workflows.imports import hide_scipy_from_transformers
+    from workflows.models_index import use_cached_models_index
     from workflows.startup import freeze_imports, pause_collection, resume_collection
 
     getproctitle()  # sets setproctitle up now, while the environment is still the one the process started with
     hide_scipy_from_transformers()
+    use_cached_models_index()
     pause_collection()
     for module in PRELOADED:
         importlib.import_module(module)

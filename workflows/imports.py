@@ -18,6 +18,7 @@ import sys
 from workflows.config import RunConfig
 from workflows.config.schema import ADAPTER_TYPES
 from workflows.models.quantization import quantized_models
+from workflows.models_index import use_cached_models_index
 
 OPTIONAL_PACKAGES = (
     "peft",
@@ -70,6 +71,7 @@ def skip_unused_imports(config: RunConfig) -> None:
     if "datasets" not in sys.modules:  # our features are numpy arrays (workflows.features.table): the Trainer needs no datasets
         _hide_from_transformers("is_datasets_available")
     hide_scipy_from_transformers()
+    use_cached_models_index()
 
 
 def hide_scipy_from_transformers() -> None:
