@@ -18,6 +18,7 @@ import gc
 
 class _Pause:
     paused = False
+    collect_later = False
 
 
 def pause_collection() -> None:
@@ -29,10 +30,12 @@ def pause_collection() -> None:
 def freeze_imports() -> None:
     """Freeze every object alive now, if the collector is paused: call after the imports, before anything large is built.
 
-    The few hundred objects of cyclic garbage that imports leave are frozen with the rest and never freed (a
-    training run's model and data, built later, are not frozen: garbage that holds tensors is collected).
+    The cyclic garbage the imports left (about 9,000 small objects and 15 MB for torch, transformers and peft;
+    about 1 MB for the UI) is frozen with the rest: a training run frees it once it has logged its first step
+    (``collect_start_up_garbage``), servers keep it. A training run's model and data, built later, are not frozen.
     """
     if _Pause.paused:
+        _Pause.collect_later = gc.get_freeze_count() == 0  # a fork server's child shares the server's frozen pages: left as they are
         gc.freeze()
 
 
@@ -43,3 +46,15 @@ def resume_collection() -> None:
         _Pause.paused = False
         gc.collect()
         gc.enable()
+
+
+def collect_start_up_garbage() -> None:
+    """Free the garbage ``freeze_imports`` froze (a full collection: about 0.3 s on two cores), then freeze the rest again.
+
+    A training run calls it after its first logged step, so the user does not wait for it before seeing one.
+    """
+    if _Pause.collect_later:
+        _Pause.collect_later = False
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()

@@ -5,13 +5,13 @@ import logging
 from pathlib import Path
 from typing import Optional
 
-from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
+from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
 
 from workflows.config import RunConfig
 from workflows.config.schema import ADAPTER_TYPES, FinetuningArgs
 from workflows.errors import ConfigError
 from workflows.models.pissa import is_unconverted, load_trained_form, save_converted
-from workflows.startup import resume_collection
+from workflows.startup import collect_start_up_garbage, resume_collection
 from workflows.train.optimizers import create_method_optimizer, prepare_trainer
 
 logger = logging.getLogger(__name__)
@@ -88,6 +88,7 @@ class LlamaBoardTrainer(Trainer):
         prepare_trainer(self, self.finetuning)
         logger.info("Training on %s", describe_hardware(self.args, self.model))
         resume_collection()  # start-up is over (workflows.startup)
+        self.add_callback(CollectStartUpGarbage())
 
     def create_optimizer(self, model=None):
         if self.optimizer is None and self.loraplus_lr_ratio:
@@ -138,6 +139,14 @@ def describe_hardware(args: TrainingArguments, model) -> str:
     precision = "bf16 mixed precision" if args.bf16 else "fp16 mixed precision" if args.fp16 else "no mixed precision"
     weights = sorted({str(parameter.dtype).removeprefix("torch.") for parameter in model.parameters() if parameter.requires_grad})
     return f"{device}{name}, {processes}, {precision} (trainable weights {', '.join(weights) or 'none'})"
+
+
+class CollectStartUpGarbage(TrainerCallback):
+    """Frees the imports' garbage once the first step is logged (``collect_start_up_garbage``): added last, so the
+    first log line is written before."""
+
+    def on_log(self, args, state, control, **kwargs):
+        collect_start_up_garbage()
 
 
 def extra_callbacks(config: RunConfig) -> list:
