@@ -19,7 +19,7 @@ A row ends at the template's stop words (they are eos ids here), at its own
 ``max_new_tokens``, when its reader closes the stream (a client went away) or
 at a user stop string (the reader closes it). A job whose stream is closed
 while it waits is dropped without running. When the queue runs empty the
-scheduler hands freed memory back to the system.
+scheduler hands freed memory back to the system once it has stayed empty for a second.
 """
 
 import atexit
@@ -47,6 +47,9 @@ SLICE_S = 2.0
 """How long a request that cannot join the running batch waits before that batch yields to it."""
 MIN_STEPS = 4
 """Steps a batch runs before it yields to newcomers, so a trickle of requests cannot make it re-prefill every step."""
+IDLE_RELEASE_S = 1.0
+"""How long the queue stays empty before freed memory goes back to the system: a client's next request, sent as the
+last answer ends, then finds it still mapped, and does not wait for the release (it holds the queue's lock)."""
 
 _END = object()
 
@@ -162,10 +165,15 @@ class Scheduler:
         requests sent together with it (they arrive milliseconds apart) join at its batch's next yield.
         """
         with self._cond:
+            released = False
             while not self._closed and (not self._waiting or self._held):
-                _release_memory()
-                if not self._cond.wait(timeout=5) and self._run_batch() is None:
+                if self._cond.wait(timeout=5 if released else IDLE_RELEASE_S):
+                    continue
+                if self._run_batch() is None:
                     return None
+                if not released:
+                    _release_memory()
+                    released = True
             if self._closed:
                 return None
             oldest = min(self._waiting, key=lambda job: job.since)
