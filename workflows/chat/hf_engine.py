@@ -19,7 +19,7 @@ A row ends at the template's stop words (they are eos ids here), at its own
 ``max_new_tokens``, when its reader closes the stream (a client went away) or
 at a user stop string (the reader closes it). A job whose stream is closed
 while it waits is dropped without running. When the queue runs empty the
-scheduler hands freed memory back to the system once it has stayed empty for a second.
+scheduler hands freed memory back to the system each second it stays empty.
 """
 
 import atexit
@@ -48,8 +48,9 @@ SLICE_S = 2.0
 MIN_STEPS = 4
 """Steps a batch runs before it yields to newcomers, so a trickle of requests cannot make it re-prefill every step."""
 IDLE_RELEASE_S = 1.0
-"""How long the queue stays empty before freed memory goes back to the system: a client's next request, sent as the
-last answer ends, then finds it still mapped, and does not wait for the release (it holds the queue's lock)."""
+"""Freed memory goes back to the system each time the queue has stayed empty this long (also after requests that
+were refused before they reached it), not as soon as it empties: a client's next request, sent as the last answer
+ends, then finds its memory still mapped rather than faulting it in again."""
 
 _END = object()
 
@@ -165,15 +166,16 @@ class Scheduler:
         requests sent together with it (they arrive milliseconds apart) join at its batch's next yield.
         """
         with self._cond:
-            released = False
             while not self._closed and (not self._waiting or self._held):
-                if self._cond.wait(timeout=5 if released else IDLE_RELEASE_S):
+                if self._cond.wait(timeout=IDLE_RELEASE_S):
                     continue
                 if self._run_batch() is None:
                     return None
-                if not released:
+                self._cond.release()  # requests may queue meanwhile
+                try:
                     _release_memory()
-                    released = True
+                finally:
+                    self._cond.acquire()
             if self._closed:
                 return None
             oldest = min(self._waiting, key=lambda job: job.since)
