@@ -39,3 +39,36 @@ def tiny_model_dir() -> Path:
     from workflows.models.tiny import build_tiny_model
 
     return build_tiny_model()
+
+
+@pytest.fixture(scope="session")
+def load_tokenizer(fixtures_dir, tmp_path_factory):
+    """Loads a fixture tokenizer (official ones, ../shared/fixtures/tokenizers) the way fixtures/README.md says, once per family."""
+    import gzip
+    import json
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    folder = fixtures_dir / "tokenizers"
+    loaded = {}
+
+    def load(family: str):
+        if family in loaded:
+            return loaded[family]
+        if family == "gemma3":
+            unpacked = tmp_path_factory.mktemp("gemma3")
+            with gzip.open(folder / "gemma3" / "tokenizer.json.gz") as packed:
+                (unpacked / "tokenizer.json").write_bytes(packed.read())
+            shutil.copy(folder / "gemma3" / "tokenizer_config.json", unpacked)
+            tokenizer = AutoTokenizer.from_pretrained(unpacked)
+        elif family == "qwen2_5":
+            tokenizer = AutoTokenizer.from_pretrained(folder / "qwen3")
+            config = json.loads((folder / "qwen2_5" / "tokenizer_config.json").read_text())
+            tokenizer.chat_template = config["chat_template"]
+        else:
+            tokenizer = AutoTokenizer.from_pretrained(folder / family)
+        loaded[family] = tokenizer
+        return tokenizer
+
+    return load

@@ -128,3 +128,15 @@ def test_every_template_that_takes_a_system_prompt_gets_it_from_ollama(tokenizer
         if "System" not in ollama_modelfile("model.gguf", template):
             dropped.append(name)
     assert set(dropped) == TINY_TOKENIZER_ARTIFACTS, dropped
+
+
+@pytest.mark.parametrize("family", ["gemma3", "llama3", "phi3", "qwen2_5", "qwen3"])
+def test_the_modelfile_of_an_official_chat_template_renders_a_chat_like_it_system_prompt_included(load_tokenizer, family):
+    """The official Jinja templates (``auto``) with their own tokenizers, whose special tokens are single tokens:
+    Gemma 3 writes the system prompt inside the first user turn, the others before it."""
+    template = get_template(None, load_tokenizer(family))
+    modelfile = ollama_modelfile("model.gguf", template)
+    for system in [None, "Be brief."]:
+        for messages in CHATS:
+            expected = template.render(([{"role": "system", "content": system}] if system else []) + messages, add_generation_prompt=True)
+            assert ollama_render(modelfile, system, messages) == expected, (family, system, messages)

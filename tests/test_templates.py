@@ -6,9 +6,7 @@ template (where we have one) and ``auto`` must give the golden text.
 """
 
 import datetime as real_datetime
-import gzip
 import json
-import shutil
 
 import pytest
 
@@ -38,35 +36,6 @@ GOLDEN_DATE = "26 Jul 2024"
 @pytest.fixture(scope="module")
 def conversations(fixtures_dir):
     return json.loads((fixtures_dir / "tokenizers" / "conversations.json").read_text())["conversations"]
-
-
-@pytest.fixture(scope="module")
-def load_tokenizer(fixtures_dir, tmp_path_factory):
-    """Loads a fixture tokenizer the way fixtures/README.md says, once per family."""
-    from transformers import AutoTokenizer
-
-    folder = fixtures_dir / "tokenizers"
-    loaded = {}
-
-    def load(family: str):
-        if family in loaded:
-            return loaded[family]
-        if family == "gemma3":
-            unpacked = tmp_path_factory.mktemp("gemma3")
-            with gzip.open(folder / "gemma3" / "tokenizer.json.gz") as packed:
-                (unpacked / "tokenizer.json").write_bytes(packed.read())
-            shutil.copy(folder / "gemma3" / "tokenizer_config.json", unpacked)
-            tokenizer = AutoTokenizer.from_pretrained(unpacked)
-        elif family == "qwen2_5":
-            tokenizer = AutoTokenizer.from_pretrained(folder / "qwen3")
-            config = json.loads((folder / "qwen2_5" / "tokenizer_config.json").read_text())
-            tokenizer.chat_template = config["chat_template"]
-        else:
-            tokenizer = AutoTokenizer.from_pretrained(folder / family)
-        loaded[family] = tokenizer
-        return tokenizer
-
-    return load
 
 
 @pytest.fixture

@@ -26,6 +26,9 @@ class SystemPieces:
     """``start``: a block before the first message; ``first user`` or ``last user``: inside that user turn, right
     after its opening (Llama 2's ``<<SYS>>`` block, Gemma and Mistral's text before the first question, Mistral
     NeMo's before the last)."""
+    default: str | None = None
+    """What the template writes there when no system prompt is given (Qwen 2.5's "You are Qwen ..."): the Modelfile's
+    SYSTEM line, so Ollama writes it in the same place, and writes a user's system prompt instead of it."""
 
 
 @dataclass(frozen=True)
@@ -43,11 +46,14 @@ def turn_pieces(template: ChatTemplate) -> TurnPieces:
     plain = template.render([user])  # prefix + user_open + USER + user_close
     asked = template.render([user], add_generation_prompt=True)  # ... + header
     followed = template.render([user, {"role": "assistant", "content": _ANSWER}, user])  # ... ANSWER + answer_end + user_open + USER ...
-    before_user, user_close = plain.split(_USER)
+    tokenizer = getattr(template, "tokenizer", None)
+    before_user, after_user = plain.split(_USER)
+    # Phi-3 ends a conversation that asks for no answer with an end-of-text token, which is no part of the user turn
+    user_close = _common_part(after_user, asked.split(_USER)[1], tokenizer, at_end=False)
     header = asked.split(_USER)[1][len(user_close) :]
     answer_open = followed.split(_ANSWER)[0].split(_USER)[1][len(user_close) :]
     between = followed.split(_ANSWER)[1].split(_USER)[0]  # answer_end + user_open
-    user_open = _common_suffix(before_user, between, getattr(template, "tokenizer", None))
+    user_open = _common_part(before_user, between, tokenizer, at_end=True)
     user_open = _user_open_after_a_system_prompt(template, user_open)
     prefix, answer_end = before_user[: len(before_user) - len(user_open)], between[: len(between) - len(user_open)]
     prefix, system = _system_pieces(template, prefix, user_open)
@@ -84,8 +90,10 @@ def _system_pieces(template: ChatTemplate, prefix: str, user_open: str) -> tuple
     if before.startswith(prefix):
         return prefix, SystemPieces(before[len(prefix) :], close, "start")
     default = getattr(getattr(template, "spec", None), "default_system", None)
+    if not default and prefix.startswith(before) and prefix.endswith(close):  # an official (Jinja) template's default
+        default = prefix[len(before) : len(prefix) - len(close)]
     if default and prefix == before + default + close:
-        return "", SystemPieces(before, close, "start")
+        return "", SystemPieces(before, close, "start", default)
     return prefix, None
 
 
@@ -102,21 +110,30 @@ def _user_turn_with_system(template: ChatTemplate) -> str:
     return "first user" if text.index(_SYSTEM) < text.index(first) else "last user"
 
 
-def _common_suffix(first: str, second: str, tokenizer=None) -> str:
-    """The longest common ending, in whole tokens when a tokenizer is at hand (so ``<|eot_id|>`` and
-    ``<|begin_of_text|>`` do not share a ``|>``)."""
+def _common_part(first: str, second: str, tokenizer, *, at_end: bool) -> str:
+    """The longest common ending (``at_end``) or beginning, in whole tokens when a tokenizer is at hand (so
+    ``<|eot_id|>`` and ``<|begin_of_text|>`` do not share a ``|>``, nor ``<|endoftext|>`` and ``<|assistant|>`` a ``<|``)."""
+    shares = str.endswith if at_end else str.startswith
     if tokenizer is not None:
         first_ids, second_ids = (tokenizer(text, add_special_tokens=False)["input_ids"] for text in (first, second))
-        size = 0
-        while size < min(len(first_ids), len(second_ids)) and first_ids[-1 - size] == second_ids[-1 - size]:
-            size += 1
-        common = tokenizer.decode(first_ids[len(first_ids) - size :]) if size else ""
-        if first.endswith(common) and second.endswith(common):
+        if at_end:
+            first_ids, second_ids = first_ids[::-1], second_ids[::-1]
+        size = _same_leading(first_ids, second_ids)
+        ids = first_ids[:size][::-1] if at_end else first_ids[:size]
+        common = tokenizer.decode(ids) if size else ""
+        if shares(first, common) and shares(second, common):
             return common
+    if at_end:
+        size = _same_leading(first[::-1], second[::-1])
+        return first[len(first) - size :]
+    return first[: _same_leading(first, second)]
+
+
+def _same_leading(first, second) -> int:
     size = 0
-    while size < min(len(first), len(second)) and first[-1 - size] == second[-1 - size]:
+    while size < min(len(first), len(second)) and first[size] == second[size]:
         size += 1
-    return first[len(first) - size :]
+    return size
 
 
 def _go(text: str) -> str:
@@ -154,7 +171,8 @@ def ollama_modelfile(gguf_name: str, template: ChatTemplate, default_system: str
     )  # fmt: skip
     lines = [f"FROM ./{gguf_name}", f'TEMPLATE """{body}"""']
     lines += [f'PARAMETER stop "{word}"' for word in template.stop_words if word]
-    system = default_system or getattr(getattr(template, "spec", None), "default_system", None)
+    found = pieces.system.default if pieces.system else None
+    system = default_system or found or getattr(getattr(template, "spec", None), "default_system", None)
     if system:
         lines.append(f'SYSTEM """{system}"""')
     return "\n".join(lines) + "\n"
