@@ -4,7 +4,6 @@ import json
 
 import pytest
 
-from tests.test_templates import load_tokenizer  # noqa: F401  (fixture)
 from workflows.errors import ConfigError, DatasetError
 from workflows.templates import get_template, list_templates
 

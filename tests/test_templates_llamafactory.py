@@ -10,7 +10,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.test_templates import load_tokenizer  # noqa: F401  (fixture)
 from workflows.errors import ConfigError
 from workflows.templates import get_template, list_templates
 from workflows.templates.registry import MULTIMODAL_ONLY
