@@ -53,34 +53,35 @@ def turn_pieces(template: ChatTemplate) -> TurnPieces:
     header = asked.split(_USER)[1][len(user_close) :]
     answer_open = followed.split(_ANSWER)[0].split(_USER)[1][len(user_close) :]
     between = followed.split(_ANSWER)[1].split(_USER)[0]  # answer_end + user_open
+    try:
+        with_system = template.render([{"role": "system", "content": _SYSTEM}, user], add_generation_prompt=True)
+    except UserError:  # a template that refuses a system prompt (Gemma 2)
+        with_system = None
     user_open = _common_part(before_user, between, tokenizer, at_end=True)
-    user_open = _user_open_after_a_system_prompt(template, user_open)
+    user_open = _user_open_after_a_system_prompt(with_system, user_open)
     prefix, answer_end = before_user[: len(before_user) - len(user_open)], between[: len(between) - len(user_open)]
-    prefix, system = _system_pieces(template, prefix, user_open)
+    prefix, system = _system_pieces(template, with_system, prefix, user_open)
     return TurnPieces(prefix, system, (user_open, user_close), header, answer_open, answer_end)
 
 
-def _user_open_after_a_system_prompt(template: ChatTemplate, user_open: str) -> str:
+def _user_open_after_a_system_prompt(with_system: str | None, user_open: str) -> str:
     """The opening of a user turn, as a system prompt before it shows it. The common ending of what precedes the first
     and a later user turn can be longer than that opening: Alpaca's default system prompt ends in a blank line, as
     does its answer, so both end in "\\n\\n### Instruction:\\n" where a user turn opens with "### Instruction:\\n"."""
-    try:
-        text = template.render([{"role": "system", "content": _SYSTEM}, {"role": "user", "content": _USER}], add_generation_prompt=True)
-    except UserError:
+    if with_system is None:
         return user_open
-    after_system = text.split(_SYSTEM)[1].split(_USER)[0]
+    after_system = with_system.split(_SYSTEM)[1].split(_USER)[0]
     return after_system if after_system and len(after_system) < len(user_open) and user_open.endswith(after_system) else user_open
 
 
-def _system_pieces(template: ChatTemplate, prefix: str, user_open: str) -> tuple[str, SystemPieces | None]:
+def _system_pieces(template: ChatTemplate, with_system: str | None, prefix: str, user_open: str) -> tuple[str, SystemPieces | None]:
     """(prefix, where the system text goes and what surrounds it): ``prefix`` as found, unless the template writes its
     default system prompt when none is given (Qwen 2.5, Vicuna ...): then that block is the system one, filled by
-    Ollama's ``.System`` (the Modelfile's SYSTEM line holds the default)."""
-    try:
-        text = template.render([{"role": "system", "content": _SYSTEM}, {"role": "user", "content": _USER}], add_generation_prompt=True)
-    except UserError:  # a template that refuses a system prompt (Gemma 2)
+    Ollama's ``.System`` (the Modelfile's SYSTEM line holds the default). ``with_system``: a system prompt and a
+    user turn as the template renders them (None where it refuses a system prompt)."""
+    if with_system is None:
         return prefix, None
-    before, after = text.split(_SYSTEM)
+    before, after = with_system.split(_SYSTEM)
     after = after.split(_USER)[0]
     if before.startswith(prefix + user_open) and not after.endswith(user_open):
         return prefix, SystemPieces(before[len(prefix + user_open) :], after, _user_turn_with_system(template))
