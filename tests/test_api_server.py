@@ -68,12 +68,22 @@ def test_n_choices_and_stop(client):
     assert stopped.message.content == plain[: plain.find(stop)] and stopped.finish_reason == "stop"
 
 
-def test_32_concurrent_streams_all_complete(base_url):
+def test_32_concurrent_streams_all_complete_without_a_thread_each(server):
+    """A thread per open stream would put a thousand threads in a server with a thousand clients."""
+    process, base_url = server
+    threads = psutil.Process(process.pid).num_threads()
+    most_threads = threads
+
     async def one(async_client, index):
+        nonlocal most_threads
         stream = await async_client.chat.completions.create(
-            model=MODEL, messages=[{"role": "user", "content": f"Question {index}"}], max_tokens=4, stream=True
+            model=MODEL, messages=[{"role": "user", "content": f"Question {index}"}], max_tokens=64, stream=True
         )
-        return [chunk.choices[0].finish_reason async for chunk in stream if chunk.choices][-1]
+        reasons = []
+        async for chunk in stream:
+            most_threads = max(most_threads, psutil.Process(process.pid).num_threads())
+            reasons += [choice.finish_reason for choice in chunk.choices]
+        return reasons[-1]
 
     async def run_all():
         async with openai.AsyncOpenAI(base_url=base_url, api_key=API_KEY, max_retries=0, timeout=120) as async_client:
@@ -84,6 +94,7 @@ def test_32_concurrent_streams_all_complete(base_url):
     ) as thread:  # a thread of its own: the browser tests keep an event loop running in this one
         reasons = thread.submit(asyncio.run, run_all()).result()
     assert all(reason in ("stop", "length") for reason in reasons)
+    assert most_threads < threads + 8, (threads, most_threads)
 
 
 MALFORMED = [

@@ -1,9 +1,10 @@
 """The FastAPI app: /v1/models and /v1/chat/completions over one ChatEngine.
 
 Requests are served concurrently: the engine batches them (the Hugging Face
-backend's scheduler; vLLM and SGLang batch on their own). Tokenisation and
-the reading of generated text run on worker threads, never on the event
-loop, so a large request cannot stall the others. A request whose client
+backend's scheduler; vLLM and SGLang batch on their own). Tokenisation of
+all but short requests runs on worker threads, never on the event loop, so a
+large request cannot stall the others; generated text is read on the loop where the backend hands it
+over directly (Hugging Face), else on a worker thread per stream. A request whose client
 disconnects, streaming or not, closes its streams, which stops its
 generation (or drops it from the queue when it has not started).
 
@@ -36,6 +37,10 @@ from workflows.chat import ChatEngine, TextStream
 from workflows.errors import UserError
 
 logger = logging.getLogger(__name__)
+
+INLINE_BODY_BYTES = 8192
+"""A request body up to this size is tokenised on the event loop: that takes well under a millisecond, less than the
+trip to a worker thread and back, which is most of a short request's time to first token."""
 
 
 class APIError(Exception):
@@ -122,11 +127,15 @@ def create_app(engine: ChatEngine, model_name: str, api_key: Optional[str] = Non
     app = FastAPI(title="LlamaBoard API")
     app.add_middleware(BodyLimit, limit=max_body_bytes or default_max_body_bytes(engine.context_length))
     app.add_middleware(CatchErrors)
-    readers = anyio.CapacityLimiter(1024)  # threads that wait for generated text: one per open stream
+    readers = anyio.CapacityLimiter(1024)  # threads that wait for generated text: one per open stream of a backend read on threads
     tokenizers = anyio.CapacityLimiter(2)  # a long prompt takes a lot of memory while it is tokenised: a few at a time
 
     async def pieces(stream: TextStream):
-        """The stream's text pieces, each read on a worker thread."""
+        """The stream's text pieces: on this loop when the backend can hand them over directly, else each on a worker thread."""
+        if stream.reads_async:
+            async for piece in stream:
+                yield piece
+            return
         while (piece := await anyio.to_thread.run_sync(next, stream, None, limiter=readers)) is not None:
             yield piece
 
@@ -185,7 +194,10 @@ def create_app(engine: ChatEngine, model_name: str, api_key: Optional[str] = Non
             raise APIError(
                 404, f"The model `{body.model}` does not exist here; this server serves `{model_name}`.", "model", "model_not_found"
             )
-        prompt_ids, streams = await anyio.to_thread.run_sync(start, body, limiter=tokenizers)
+        if int(request.headers.get("content-length") or 0) <= INLINE_BODY_BYTES:
+            prompt_ids, streams = start(body)
+        else:
+            prompt_ids, streams = await anyio.to_thread.run_sync(start, body, limiter=tokenizers)
         if body.stream:
             return EventSourceResponse(_stream(body, prompt_ids, streams), ping=15)
         return await _complete(body, prompt_ids, streams, request)
@@ -272,14 +284,10 @@ def create_app(engine: ChatEngine, model_name: str, api_key: Optional[str] = Non
         finally:
             for stream in streams:
                 stream.close()
-            with anyio.CancelScope(shield=True):  # a client that left still waits for its generation threads to end
+            with anyio.CancelScope(shield=True):  # a client that left still waits for its generation to end
                 for stream in streams:
-                    await anyio.to_thread.run_sync(_drain, stream, limiter=readers)
+                    async for _piece in pieces(stream):
+                        pass
         yield "[DONE]"
 
     return app
-
-
-def _drain(stream) -> None:
-    for _piece in stream:
-        pass

@@ -7,7 +7,7 @@ apart. ``batch`` is separate because batching is where backends differ most.
 """
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Literal, Optional
 
@@ -34,15 +34,35 @@ class Response:
 class TextStream:
     """Text pieces as they are generated; ``response`` is filled in once the stream is exhausted.
 
-    ``pieces`` is a generator that yields text and returns the final Response.
+    ``pieces`` is a generator that yields text and returns the final Response. A backend that can hand
+    its text to an event loop directly also gives ``async_pieces``, an async generator that yields the
+    same text and then the Response: ``async for`` reads it without a thread (``reads_async`` says whether
+    it can). A stream is read one way only.
 
     ``close()`` asks the backend to stop generating early (a client went away).
     """
 
-    def __init__(self, pieces: Iterator[str], cancel=None):
+    def __init__(self, pieces: Iterator[str], cancel=None, async_pieces: Optional[AsyncIterator] = None):
         self._pieces = pieces
+        self._async_pieces = async_pieces
         self._cancel = cancel
         self.response: Optional[Response] = None
+
+    @property
+    def reads_async(self) -> bool:
+        return self._async_pieces is not None
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        if self._async_pieces is None:
+            raise TypeError("this backend's streams are read on a thread: iterate with next()")
+        return self
+
+    async def __anext__(self) -> str:
+        item = await anext(self._async_pieces)
+        if isinstance(item, Response):
+            self.response = item
+            raise StopAsyncIteration
+        return item
 
     def __iter__(self) -> Iterator[str]:
         return self

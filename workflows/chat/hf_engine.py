@@ -22,22 +22,22 @@ while it waits is dropped without running. When the queue runs empty the
 scheduler hands freed memory back to the system each second it stays empty.
 """
 
+import asyncio
 import atexit
 import collections
 import contextlib
 import ctypes
 import ctypes.util
 import os
-import queue
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Optional
 
 from workflows.chat.base import Response, TextStream
 from workflows.chat.streamer import IncrementalDecoder
-from workflows.chat.templated import TemplatedEngine, context_length_of, cut_at_stops
+from workflows.chat.templated import StopStrings, TemplatedEngine, context_length_of
 from workflows.config import RunConfig
 from workflows.models.loader import load_model, merge_adapters
 
@@ -55,6 +55,76 @@ ends, then finds its memory still mapped rather than faulting it in again."""
 _END = object()
 
 
+class _Outbox:
+    """What the scheduler thread hands one job's reader: its tokens, then ``_END`` or the error that ended it.
+
+    Read on a thread (``take`` blocks) or on an event loop (``atake`` awaits, with no thread of its own:
+    the API reads every stream this way, so a token reaches the client with one wake-up, not two).
+    """
+
+    def __init__(self):
+        self._items: list = []
+        self._cond = threading.Condition(threading.Lock())
+        self._waiter: Optional[asyncio.Future] = None
+
+    def put(self, item) -> None:
+        with self._cond:
+            self._items.append(item)
+            self._cond.notify()
+            waiter, self._waiter = self._waiter, None
+        if waiter is not None:
+            waiter.get_loop().call_soon_threadsafe(_wake, waiter)
+
+    def take(self) -> list:
+        """Everything put since the last take; waits for at least one item."""
+        with self._cond:
+            while not self._items:
+                self._cond.wait()
+            items, self._items = self._items, []
+        return items
+
+    async def atake(self) -> list:
+        with self._cond:
+            waiter = None if self._items else asyncio.get_running_loop().create_future()
+            self._waiter = waiter
+        if waiter is not None:
+            await waiter
+        with self._cond:
+            items, self._items = self._items, []
+        return items
+
+
+def _wake(waiter: asyncio.Future) -> None:
+    if not waiter.done():  # a reader whose client left was cancelled while it waited
+        waiter.set_result(None)
+
+
+class _Reader:
+    """Turns what a job's outbox holds into text safe to show: decoded, cut at the user's stop strings."""
+
+    def __init__(self, job: "_Job", tokenizer, stops: list[str], cancel):
+        self.job = job
+        self.decoder = IncrementalDecoder(tokenizer)
+        self.stops = StopStrings(stops, cancel)
+        self.ended = False
+
+    def text_of(self, items: list) -> str:
+        """The text ``items`` make safe to show ("" when none yet); raises the error that ended the job."""
+        last = items[-1]
+        if isinstance(last, BaseException):
+            raise last
+        text = self.stops.feed(self.decoder.add([item for item in items if isinstance(item, int)]))
+        if last is _END:
+            self.ended = True
+            text += self.stops.feed(self.decoder.flush()) + self.stops.rest()
+        return text
+
+    def response(self) -> Response:
+        job, ids = self.job, self.decoder.ids
+        ended = self.stops.hit_stop or (ids and ids[-1] in job.stop_ids) or len(ids) < job.max_new_tokens
+        return Response(self.stops.text, len(job.prompt_ids), len(ids), "stop" if ended else "length")
+
+
 class _Job:
     """One answer: its prompt, its settings, the tokens generated so far and the queue its reader takes them from."""
 
@@ -67,7 +137,7 @@ class _Job:
         self.ids: list[int] = []
         self.done = False
         self.cancelled = threading.Event()
-        self.out: queue.SimpleQueue = queue.SimpleQueue()
+        self.out = _Outbox()
         self.since = time.monotonic()
 
     def finish(self, error: Optional[BaseException] = None) -> None:
@@ -278,34 +348,10 @@ class HuggingFaceEngine(TemplatedEngine):
         def cancel() -> None:
             self.scheduler.cancel(job)
 
-        stream = TextStream(self._pieces(job, stops, cancel), cancel=cancel)
+        reader = _Reader(job, self.tokenizer, stops, cancel)
+        stream = TextStream(_pieces(reader), cancel=cancel, async_pieces=_async_pieces(reader))
         weakref.finalize(stream, cancel)  # dropped unread (its client left before the answer began): the job stops too
         return stream
-
-    def _tokens(self, job: _Job, decoder: IncrementalDecoder) -> Iterator[str]:
-        """The job's text as its tokens arrive, several at a time when the reader lags behind."""
-        while True:
-            items = [job.out.get()]
-            while items[-1] is not _END and not isinstance(items[-1], BaseException) and not job.out.empty():
-                items.append(job.out.get())
-            end = items[-1] if items[-1] is _END or isinstance(items[-1], BaseException) else None
-            piece = decoder.add([item for item in items if isinstance(item, int)])
-            if piece:
-                yield piece
-            if isinstance(end, BaseException):
-                raise end
-            if end is _END:
-                break
-        if piece := decoder.flush():
-            yield piece
-
-    def _pieces(self, job: _Job, stops: list[str], cancel) -> Iterator[str]:
-        """Yield text as it is safe to show; return the Response once the job has ended."""
-        decoder = IncrementalDecoder(self.tokenizer)
-        text, hit_stop = yield from cut_at_stops(self._tokens(job, decoder), stops, cancel)
-        ids = decoder.ids
-        ended = hit_stop or (ids and ids[-1] in job.stop_ids) or len(ids) < job.max_new_tokens
-        return Response(text, len(job.prompt_ids), len(ids), "stop" if ended else "length")
 
     def _generate(self, rows: list[_Job], scheduler: Scheduler) -> bool:
         """One ``generate`` call over ``rows`` (run by the scheduler thread); True when it ended early to let others in."""
@@ -357,3 +403,19 @@ class HuggingFaceEngine(TemplatedEngine):
                 pass
             responses.append(stream.response)
         return responses
+
+
+def _pieces(reader: _Reader) -> Iterator[str]:
+    """Yield text as it is safe to show; return the Response once the job has ended."""
+    while not reader.ended:
+        if text := reader.text_of(reader.job.out.take()):
+            yield text
+    return reader.response()
+
+
+async def _async_pieces(reader: _Reader) -> AsyncIterator:
+    """``_pieces`` on an event loop: the text, then the Response."""
+    while not reader.ended:
+        if text := reader.text_of(await reader.job.out.atake()):
+            yield text
+    yield reader.response()

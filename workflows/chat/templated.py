@@ -45,28 +45,48 @@ def context_length_of(model_config, cutoff_len: int) -> int:
     return int(getattr(model_config, "max_position_embeddings", None) or cutoff_len)
 
 
-def cut_at_stops(pieces: Iterable[str], stops: list[str], stop_generation: Callable[[], None]) -> Generator[str, None, tuple[str, bool]]:
-    """Yield the text of ``pieces`` as it becomes safe to show; return (the text, whether a stop string ended it).
+class StopStrings:
+    """User stop strings applied to text as it streams in: ``feed`` a piece, get back the text now safe to show.
 
     At the first stop string the text is cut there and ``stop_generation`` is
-    called; the pieces still coming are drained unseen.
+    called; what comes after is dropped (generation stops within a token).
     """
-    text, shown, hit_stop = "", 0, False
-    for piece in pieces:
-        if hit_stop:
-            continue  # drain: generation stops within a token of the cancel
-        text += piece
-        cut = find_stop(text, stops)
+
+    def __init__(self, stops: list[str], stop_generation: Callable[[], None]):
+        self.stops, self.stop_generation = stops, stop_generation
+        self.text, self.shown, self.hit_stop = "", 0, False
+
+    def feed(self, piece: str) -> str:
+        if self.hit_stop or not piece:
+            return ""
+        self.text += piece
+        cut = find_stop(self.text, self.stops)
         if cut is not None:
-            text, hit_stop = text[:cut], True
-            stop_generation()
-        safe = len(text) if hit_stop else len(text) - held_back(text, stops)
-        if safe > shown:
-            yield text[shown:safe]
-            shown = safe
-    if len(text) > shown:
-        yield text[shown:]
-    return text, hit_stop
+            self.text, self.hit_stop = self.text[:cut], True
+            self.stop_generation()
+        safe = len(self.text) if self.hit_stop else len(self.text) - held_back(self.text, self.stops)
+        return self._show(safe)
+
+    def rest(self) -> str:
+        """The text held back so far, once no more pieces come."""
+        return self._show(len(self.text))
+
+    def _show(self, end: int) -> str:
+        if end <= self.shown:
+            return ""
+        piece, self.shown = self.text[self.shown : end], end
+        return piece
+
+
+def cut_at_stops(pieces: Iterable[str], stops: list[str], stop_generation: Callable[[], None]) -> Generator[str, None, tuple[str, bool]]:
+    """Yield the text of ``pieces`` as it becomes safe to show; return (the text, whether a stop string ended it)."""
+    cutter = StopStrings(stops, stop_generation)
+    for piece in pieces:
+        if safe := cutter.feed(piece):
+            yield safe
+    if rest := cutter.rest():
+        yield rest
+    return cutter.text, cutter.hit_stop
 
 
 class TemplatedEngine(ChatEngine):
