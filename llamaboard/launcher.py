@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
+from workflows.allocator import tuned_environment
 from workflows.forkserver import ForkServer, available
 from workflows.run_dir import (
     JOB_KINDS,
@@ -98,7 +99,7 @@ def start(launch: Launch, workdir: Path) -> int:
     log_path = run_dir / RUNNING_LOG_FILE
     with open(log_path, "ab") as log:
         log.write(f"\n[llamaboard] {datetime.now().isoformat(timespec='seconds')} {launch.shell_command(workdir)}\n".encode())
-    env = {**os.environ, **launch.full_env()}
+    env = tuned_environment({**os.environ, **launch.full_env()})  # the allocator training wants, set before the job starts
     pid = _fork_server.fork_job(launch.args(), workdir, env, log_path) if _fork_server else None
     forked = pid is not None
     if not forked:

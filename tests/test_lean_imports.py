@@ -2,6 +2,7 @@
 
 import json
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -152,3 +153,33 @@ def test_a_fork_server_child_does_not_unfreeze_what_the_server_froze():
     finally:
         gc.callbacks.remove(count)
         gc.unfreeze()
+
+
+def test_training_restarts_once_with_the_tuned_allocator_unless_the_user_set_one():
+    """glibc reads GLIBC_TUNABLES only at start-up: the command must run again, in the same process, with it set."""
+    from workflows.allocator import TUNABLES, huge_pages_available
+
+    script = (
+        "import os; from workflows.allocator import restart_tuned; restart_tuned(); print(os.getpid(), os.environ.get('GLIBC_TUNABLES'))"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "GLIBC_TUNABLES"}
+    process = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True)
+    pid, tunables = process.communicate(timeout=60)[0].split()
+    assert int(pid) == process.pid and tunables == (TUNABLES if huge_pages_available() else "None")
+    own = subprocess.run(
+        [sys.executable, "-c", script], env={**env, "GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}, capture_output=True, text=True
+    )
+    assert own.stdout.split()[1] == "glibc.malloc.arena_max=2"
+
+
+def test_the_allocator_is_left_alone_where_huge_pages_are_off(tmp_path, monkeypatch):
+    """A fixed mmap threshold without huge pages costs a page fault per 4 KiB of every tensor (training a third slower)."""
+    from workflows import allocator
+
+    setting = tmp_path / "enabled"
+    monkeypatch.setattr(allocator, "THP_SETTING", setting)
+    setting.write_text("always madvise [never]\n")
+    assert "GLIBC_TUNABLES" not in allocator.tuned_environment({"PATH": "/bin"})
+    setting.write_text("always [madvise] never\n")
+    expected = allocator.TUNABLES if platform.libc_ver()[0] == "glibc" else None
+    assert allocator.tuned_environment({"PATH": "/bin"}).get("GLIBC_TUNABLES") == expected

@@ -22,6 +22,9 @@ Why forking is safe here:
   query the devices. GPU machines start jobs as plain processes (a few seconds there
   are small beside model loading). See ``available``.
 
+The server starts with the allocator settings of ``workflows.allocator`` (glibc reads them only at a
+process's start, so its children inherit them), and so does every job the UI starts.
+
 The server lives as long as the process that started it (checked every second).
 The Chat tab's model servers (``python -m workflows api``) start the same way;
 ``ForkedProcess`` lets their caller drive a forked process like a subprocess.
@@ -44,6 +47,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from workflows.allocator import tuned_environment
 from workflows.run_dir import pid_alive
 
 PRELOADED = (
@@ -102,7 +106,8 @@ class ForkServer:
         """Start the server in the background (it is ready once its socket exists)."""
         self._process = subprocess.Popen(
             [sys.executable, "-m", "workflows.forkserver", str(self.socket_path), str(os.getpid())],
-            env={**self._env, "PYTHONSAFEPATH": "1"},  # like the job's own start: nothing in the cwd shadows a package
+            # like the job's own start: nothing in the cwd shadows a package, and the allocator its training jobs want
+            env=tuned_environment({**self._env, "PYTHONSAFEPATH": "1"}),
             stdin=subprocess.DEVNULL,
             preexec_fn=lambda: os.nice(10),  # its imports must not slow the UI answering its first pages
         )
@@ -244,8 +249,13 @@ def _run_job(request: dict) -> None:
         os.dup2(log, 2)
         os.chdir(request["cwd"])
         _show_as(["-m", "workflows", *request["args"]])
+        allocator = os.environ.get("GLIBC_TUNABLES")  # read by glibc when the server started: this fork has the same allocator
         os.environ.clear()
         os.environ.update(request["env"])
+        if allocator is None:
+            os.environ.pop("GLIBC_TUNABLES", None)
+        else:
+            os.environ["GLIBC_TUNABLES"] = allocator  # so a training job does not restart itself to set it
         sys.argv = [str(Path(__file__).with_name("__main__.py")), *request["args"]]
         runpy.run_module("workflows", run_name="__main__", alter_sys=True)
         code = 0
