@@ -3,8 +3,10 @@
     python bench/ui_startup.py [--repeats 3]
 
 Prints each timing, the medians and their ratio (the target is at most 1.1x).
-Both servers run with the same environment (analytics off, a fresh free port,
-an empty temporary workdir for LlamaBoard).
+All servers run with the same environment (analytics off, a fresh free port,
+an empty temporary workdir for LlamaBoard). LlamaBoard skips gradio's stub
+writer (``llamaboard.gradio_stubs``), so a second bare app that skips it too
+shows what the UI itself costs on top of gradio.
 """
 
 import argparse
@@ -20,6 +22,7 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BARE_APP = "import gradio as gr\nwith gr.Blocks() as demo:\n    gr.Textbox()\ndemo.launch()\n"
+NO_STUBS = "from llamaboard.gradio_stubs import skip_stub_writer\nskip_stub_writer()\n"
 
 
 def free_port() -> int:
@@ -57,8 +60,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ui-startup-") as folder:
         workdir = Path(folder)
         (workdir / "bare_app.py").write_text(BARE_APP)
+        (workdir / "bare_app_no_stubs.py").write_text(NO_STUBS + BARE_APP)
         commands = {
             "bare gradio": [sys.executable, str(workdir / "bare_app.py")],
+            "bare, no stub writer": [sys.executable, str(workdir / "bare_app_no_stubs.py")],
             "llamaboard": [sys.executable, str(PROJECT_ROOT / "app.py")],
         }
         timings: dict[str, list[float]] = {name: [] for name in commands}
@@ -67,8 +72,9 @@ def main() -> None:
                 timings[name].append(seconds_to_first_200(argv, workdir))
     medians = {name: statistics.median(values) for name, values in timings.items()}
     for name, values in timings.items():
-        print(f"{name:12} " + "  ".join(f"{value:.2f}s" for value in values) + f"   median {medians[name]:.2f}s")
+        print(f"{name:20} " + "  ".join(f"{value:.2f}s" for value in values) + f"   median {medians[name]:.2f}s")
     print(f"ratio llamaboard / bare gradio: {medians['llamaboard'] / medians['bare gradio']:.2f}x (target <= 1.1x)")
+    print(f"ratio llamaboard / bare gradio without its stub writer: {medians['llamaboard'] / medians['bare, no stub writer']:.2f}x")
 
 
 if __name__ == "__main__":

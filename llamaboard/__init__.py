@@ -8,4 +8,7 @@ subprocess; everything it shows about a run is read back from that directory.
 
 import os
 
+from llamaboard.gradio_stubs import skip_stub_writer
+
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no network calls from a UI that must work offline
+skip_stub_writer()  # before gradio is imported: half of its import time

@@ -183,3 +183,16 @@ def test_the_allocator_is_left_alone_where_huge_pages_are_off(tmp_path, monkeypa
     setting.write_text("always [madvise] never\n")
     expected = allocator.TUNABLES if platform.libc_ver()[0] == "glibc" else None
     assert allocator.tuned_environment({"PATH": "/bin"}).get("GLIBC_TUNABLES") == expected
+
+
+def test_the_ui_imports_gradio_without_its_stub_writer():
+    """gradio re-parses each component's source to rewrite its .pyi stub at every import: half of ``import gradio`` here."""
+    script = (
+        "import llamaboard, gradio as gr, gradio.blocks_events as events\n"
+        "from gradio import component_meta\n"
+        "from llamaboard.gradio_stubs import write_no_stub\n"
+        "print(component_meta.create_or_modify_pyi is write_no_stub, events.create_or_modify_pyi is write_no_stub)\n"
+        "print(callable(gr.Button.click), [event.event_name for event in gr.Textbox.EVENTS][:2])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env={**os.environ, "PYTHONSAFEPATH": "1"})
+    assert result.stdout.splitlines() == ["True True", "True ['change', 'input']"], result.stderr[-2000:]
