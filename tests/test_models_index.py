@@ -6,14 +6,18 @@ import sys
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-LOAD_A_MODEL_CLASS = (  # counts how often transformers' own code indexes the models folder for transformers.models
-    "import transformers, transformers.utils.import_utils as import_utils; built = []; "
-    "read = import_utils.create_import_structure_from_path; "
-    "import_utils.create_import_structure_from_path = lambda path: built.append(str(path)) or read(path); "
-    "from workflows.models_index import use_cached_models_index; use_cached_models_index(); "
-    "from transformers import AutoModelForCausalLM, LlamaForCausalLM; "
-    "models = transformers.__file__.replace('__init__.py', 'models/__init__.py'); "
-    "print('BUILT', built.count(models), LlamaForCausalLM.__name__)"
+LOAD_A_MODEL_CLASS = (  # counts transformers' own builds of the models folder's index (import transformers; transformers.models)
+    "import workflows.models_index as index; built = []; cache = index._cache_indexes\n"
+    "def counting(import_utils):\n"
+    "    read = import_utils.create_import_structure_from_path\n"
+    "    import_utils.create_import_structure_from_path = lambda path: built.append(str(path)) or read(path)\n"
+    "    cache(import_utils)\n"
+    "index._cache_indexes = counting\n"
+    "index.use_cached_models_index()\n"
+    "import transformers\n"
+    "from transformers import AutoModelForCausalLM, LlamaForCausalLM\n"
+    "models = transformers.__file__.replace('__init__.py', 'models')\n"
+    "print('BUILT', built.count(models), built.count(models + '/__init__.py'), LlamaForCausalLM.__name__)\n"
 )
 
 
@@ -30,15 +34,23 @@ def run(cache: Path) -> str:
     return result.stdout.split("BUILT ")[-1].strip()
 
 
-def test_the_index_is_built_once_then_read_from_the_cache_and_equals_what_transformers_builds(tmp_path):
-    assert run(tmp_path) == "1 LlamaForCausalLM"  # built by transformers and cached
-    (cached,) = (tmp_path / "transformers").glob("models-index-*.pickle")
-    assert run(tmp_path) == "0 LlamaForCausalLM"  # read from the cache
+def test_both_indexes_are_built_once_then_read_from_the_cache_and_equal_what_transformers_builds(tmp_path):
+    assert run(tmp_path) == "1 1 LlamaForCausalLM"  # built by transformers and cached
+    (folder,) = (tmp_path / "transformers").glob("folder-index-*.pickle")
+    (models,) = (tmp_path / "transformers").glob("models-index-*.pickle")
+    assert run(tmp_path) == "0 0 LlamaForCausalLM"  # read from the cache
     import transformers
     from transformers.utils.import_utils import create_import_structure_from_path, spread_import_structure
 
-    fresh = spread_import_structure(create_import_structure_from_path(str(Path(transformers.__file__).parent / "models" / "__init__.py")))
-    assert pickle.loads(cached.read_bytes()) == fresh
-    cached.write_bytes(b"not a pickle")  # a damaged cache is rebuilt, not trusted
-    assert run(tmp_path) == "1 LlamaForCausalLM"
-    assert pickle.loads(cached.read_bytes()) == fresh
+    models_folder = Path(transformers.__file__).parent / "models"
+    fresh_models = spread_import_structure(create_import_structure_from_path(str(models_folder / "__init__.py")))
+    assert pickle.loads(models.read_bytes()) == fresh_models
+    plain = (  # a fresh build in an unpatched process (transformers' __init__ then adds its own names to it)
+        "import pickle, sys, pathlib, transformers.utils.import_utils as u; build = u.define_import_structure.__wrapped__; "
+        f"sys.stdout.buffer.write(pickle.dumps(build(pathlib.Path({str(models_folder)!r}), prefix='models')))"
+    )
+    fresh_folder = pickle.loads(subprocess.run([sys.executable, "-c", plain], capture_output=True, check=True, timeout=300).stdout)
+    assert pickle.loads(folder.read_bytes()) == fresh_folder
+    models.write_bytes(b"not a pickle")  # a damaged cache is rebuilt, not trusted
+    assert run(tmp_path) == "0 1 LlamaForCausalLM"
+    assert pickle.loads(models.read_bytes()) == fresh_models

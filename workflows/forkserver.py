@@ -189,8 +189,8 @@ def serve(socket_path: Path, parent_pid: int) -> None:
     from workflows.startup import freeze_imports, pause_collection, resume_collection
 
     getproctitle()  # sets setproctitle up now, while the environment is still the one the process started with
+    use_cached_models_index()  # before transformers is imported (hide_scipy_from_transformers imports it)
     hide_scipy_from_transformers()
-    use_cached_models_index()
     pause_collection()
     for module in PRELOADED:
         importlib.import_module(module)

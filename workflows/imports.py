@@ -62,6 +62,7 @@ def skip_unused_imports(config: RunConfig) -> None:
     dedicated = main_module is not None and main_module.name == "workflows.__main__"
     if not dedicated:
         return
+    use_cached_models_index()  # first: transformers builds one of the indexes as it is imported
     if not needs_bitsandbytes(config) and "bitsandbytes" not in sys.modules:
         sys.modules["bitsandbytes"] = None  # import and find_spec now say "not installed"; peft and transformers then skip it
     if "transformers.trainer_utils" in sys.modules:
@@ -71,7 +72,6 @@ def skip_unused_imports(config: RunConfig) -> None:
     if "datasets" not in sys.modules:  # our features are numpy arrays (workflows.features.table): the Trainer needs no datasets
         _hide_from_transformers("is_datasets_available")
     hide_scipy_from_transformers()
-    use_cached_models_index()
 
 
 def hide_scipy_from_transformers() -> None:

@@ -1,16 +1,19 @@
 """transformers' index of its model classes, read from a file rather than rebuilt by every process.
 
-``import transformers.models`` (which ``AutoModelForCausalLM``, the Trainer and peft all need) builds the index
-of what each of its 1,100 model folders exports by reading and parsing every one of their files: about 0.3 s on
-two CPU cores, on every start of a training run or a model server, for a result that only changes with
-transformers itself. ``use_cached_models_index`` keeps that result in LlamaBoard's cache, keyed by the
-installed transformers (its version and the folders' modification times), and serves it from there.
+transformers builds the index of what each of its 1,100 model folders exports by reading and parsing every one of
+their files, twice: once in ``import transformers`` (the folder as a whole) and again in ``import
+transformers.models`` (which ``AutoModelForCausalLM``, the Trainer and peft all need). That is about 0.35 s each on
+two CPU cores, on every start of a training run or a model server, for results that only change with
+transformers itself. ``use_cached_models_index`` keeps both results in LlamaBoard's cache, keyed by the installed
+transformers (its version and the folders' modification times), and serves them from there.
 
-It replaces transformers' ``define_import_structure`` for that one call: every other call, a development
+It replaces transformers' ``define_import_structure`` for those two calls: every other call, a development
 version of transformers, or an unreadable cache goes to the original.
 """
 
 import hashlib
+import importlib.abc
+import importlib.util
 import os
 import pickle
 import sys
@@ -18,31 +21,64 @@ from pathlib import Path
 
 from workflows.models.tiny import cache_root
 
+IMPORT_UTILS = "transformers.utils.import_utils"
+
 
 def use_cached_models_index() -> None:
-    """Call before ``transformers.models`` is imported; a no-op after it, or where the index is not cacheable."""
+    """Call before ``transformers`` is imported (both indexes are then read from the cache) or at least before
+    ``transformers.models`` is (then only its own index is); a no-op after that, or where the index is not cacheable."""
     if "transformers.models" in sys.modules:
         return
-    import transformers
-    import transformers.utils.import_utils as import_utils
+    import_utils = sys.modules.get(IMPORT_UTILS)
+    if import_utils is not None:
+        _cache_indexes(import_utils)
+    elif not any(isinstance(finder, _PatchOnImport) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _PatchOnImport())
 
-    if "dev" in transformers.__version__:  # an editable checkout: its files change without its version
+
+def _cache_indexes(import_utils) -> None:
+    """Route transformers' two builds of the models folder's index through the cache."""
+    version = getattr(sys.modules.get("transformers"), "__version__", "dev")  # set before transformers imports its utils
+    if "dev" in version:  # an editable checkout: its files change without its version
         return
-    models_init = Path(transformers.__file__).parent / "models" / "__init__.py"
+    models = Path(import_utils.__file__).parents[1] / "models"
     build = import_utils.define_import_structure
+    cacheable = {(models, "models"): "folder", (models / "__init__.py", None): "models"}  # import transformers; transformers.models
 
     def define_import_structure(module_path, prefix=None):
-        if prefix is not None or Path(module_path) != models_init:
+        kind = cacheable.get((Path(module_path), prefix))
+        if kind is None:
             return build(module_path, prefix)
-        cached = cache_root() / "transformers" / f"models-index-{_fingerprint(models_init.parent, transformers.__version__)}.pickle"
+        cached = cache_root() / "transformers" / f"{kind}-index-{_fingerprint(models, version)}.pickle"
         try:
             return pickle.loads(cached.read_bytes())
         except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError):
-            index = build(module_path)
+            index = build(module_path, prefix)
             _write_atomically(cached, pickle.dumps(index))
             return index
 
     import_utils.define_import_structure = define_import_structure
+
+
+class _PatchOnImport(importlib.abc.MetaPathFinder):
+    """Finds ``transformers.utils.import_utils`` as usual and, once it has run, caches its index builds: the first of
+    them runs while ``import transformers`` is still going on, before anything could patch it from outside."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != IMPORT_UTILS:
+            return None
+        sys.meta_path.remove(self)  # once; and find_spec below must not come back here
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        run_module = spec.loader.exec_module
+
+        def exec_module(module) -> None:
+            run_module(module)
+            _cache_indexes(module)
+
+        spec.loader.exec_module = exec_module
+        return spec
 
 
 def _fingerprint(models_folder: Path, version: str) -> str:
