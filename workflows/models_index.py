@@ -12,13 +12,12 @@ version of transformers, or an unreadable cache goes to the original.
 """
 
 import hashlib
-import importlib.abc
-import importlib.util
 import os
 import pickle
 import sys
 from pathlib import Path
 
+from workflows.import_hooks import run_after_import
 from workflows.models.tiny import cache_root
 
 IMPORT_UTILS = "transformers.utils.import_utils"
@@ -32,8 +31,8 @@ def use_cached_models_index() -> None:
     import_utils = sys.modules.get(IMPORT_UTILS)
     if import_utils is not None:
         _cache_indexes(import_utils)
-    elif not any(isinstance(finder, _PatchOnImport) for finder in sys.meta_path):
-        sys.meta_path.insert(0, _PatchOnImport())
+    else:  # the first build runs while import transformers is still going on: patched from inside it
+        run_after_import(IMPORT_UTILS, _cache_indexes)
 
 
 def _cache_indexes(import_utils) -> None:
@@ -58,27 +57,6 @@ def _cache_indexes(import_utils) -> None:
             return index
 
     import_utils.define_import_structure = define_import_structure
-
-
-class _PatchOnImport(importlib.abc.MetaPathFinder):
-    """Finds ``transformers.utils.import_utils`` as usual and, once it has run, caches its index builds: the first of
-    them runs while ``import transformers`` is still going on, before anything could patch it from outside."""
-
-    def find_spec(self, name, path=None, target=None):
-        if name != IMPORT_UTILS:
-            return None
-        sys.meta_path.remove(self)  # once; and find_spec below must not come back here
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.loader is None:
-            return spec
-        run_module = spec.loader.exec_module
-
-        def exec_module(module) -> None:
-            run_module(module)
-            _cache_indexes(module)
-
-        spec.loader.exec_module = exec_module
-        return spec
 
 
 def _fingerprint(models_folder: Path, version: str) -> str:
