@@ -154,3 +154,38 @@ def test_memory_goes_back_to_the_system_once_the_queue_stays_empty_not_between_b
         released.clear()
         engine.chat(CONVERSATION, **GREEDY)
         assert released == []  # none between the answer and the next request
+
+
+def test_the_first_token_is_picked_before_generate_and_answers_equal_generates_own(engine, monkeypatch):
+    """The scheduler prefills and picks the first token itself (workflows.chat.first_token), then generate goes on from its cache."""
+    jobs = []
+    make_job = engine._job
+    monkeypatch.setattr(engine, "_job", lambda *args: jobs.append(make_job(*args)) or jobs[-1])
+    conversations = [CONVERSATION, [{"role": "user", "content": "hi"}]]
+    engine.batch(conversations, **GREEDY)  # one left-padded batch
+    for job in jobs:
+        assert engine.first_token.plan(job.key, job.settings) is not None  # the path under test was taken
+        settings = dict(job.settings)
+        prompt = torch.tensor([job.prompt_ids])
+        with torch.inference_mode():
+            alone = engine.model.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=job.max_new_tokens, **settings)
+        assert job.ids == alone[0, len(job.prompt_ids) :].tolist()
+    sampled_top_1 = engine.chat(CONVERSATION, do_sample=True, temperature=0.7, top_k=1, max_new_tokens=12)[0]
+    assert sampled_top_1.text == engine.chat(CONVERSATION, **GREEDY)[0].text  # sampling from one candidate is greedy
+
+
+def test_settings_the_first_token_path_cannot_reproduce_go_through_generate(engine, monkeypatch):
+    from workflows.chat.first_token import FirstToken
+
+    first_token = FirstToken(engine.model)
+    settings = {"do_sample": False, "eos_token_id": list(engine.stop_ids), "pad_token_id": engine.tokenizer.pad_token_id}
+    assert first_token.plan(("greedy",), settings) is not None
+    monkeypatch.setattr(engine.model.generation_config, "no_repeat_ngram_size", 3)  # a model's own generation config
+    monkeypatch.setattr(engine, "first_token", FirstToken(engine.model))
+    assert engine.first_token.plan(("greedy",), settings) is None
+
+    def not_taken(*_args):
+        raise AssertionError("the first-token path was taken")
+
+    monkeypatch.setattr(engine.first_token, "prefill", not_taken)
+    assert engine.chat(CONVERSATION, **GREEDY)[0].response_length > 0  # the whole answer from generate

@@ -308,10 +308,13 @@ class HuggingFaceEngine(TemplatedEngine):
     def __init__(self, config: RunConfig):
         import torch
 
+        from workflows.chat.first_token import FirstToken
+
         super().__init__(config)
         model = merge_adapters(load_model(config.model, self.tokenizer), self.adapters)
         self.model = model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
         self.context_length = context_length_of(model.config, config.data.cutoff_len)
+        self.first_token = FirstToken(self.model)  # imported here: it imports torch
         self.scheduler = Scheduler(self._generate)
 
     def _generation_kwargs(self, prompt_length: int, overrides: dict) -> dict:
@@ -386,10 +389,19 @@ class HuggingFaceEngine(TemplatedEngine):
         prompts = [job.prompt_ids + job.ids for job in rows]
         padded = self.tokenizer.pad({"input_ids": prompts}, padding=True, return_tensors="pt").to(self.model.device)
         max_new_tokens = max(job.max_new_tokens - len(job.ids) for job in rows)
+        settings = rows[0].settings
         with torch.inference_mode():
-            self.model.generate(
-                **padded, stopping_criteria=StoppingCriteriaList([control]), max_new_tokens=max_new_tokens, **rows[0].settings
-            )
+            plan = self.first_token.plan(rows[0].key, settings)
+            if plan is not None:  # the first token before generate's set-up (workflows.chat.first_token)
+                first, cache = self.first_token.prefill(padded, plan)
+                padded = {
+                    "input_ids": torch.cat([padded["input_ids"], first], dim=1),
+                    "attention_mask": torch.cat([padded["attention_mask"], torch.ones_like(first)], dim=1),
+                }
+                if control(padded["input_ids"], None).all() or max_new_tokens == 1:
+                    return control.yielded
+                settings, max_new_tokens = {**settings, "past_key_values": cache}, max_new_tokens - 1
+            self.model.generate(**padded, stopping_criteria=StoppingCriteriaList([control]), max_new_tokens=max_new_tokens, **settings)
         return control.yielded
 
     def batch(self, conversations: list[list[dict]], system: Optional[str] = None, **gen) -> list[Response]:
