@@ -400,3 +400,21 @@ def test_on_a_cpu_the_server_leaves_torch_a_core_short_unless_omp_num_threads_sa
     assert int(left.stdout) == max(1, cores - 1), left.stderr
     told = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env={**env, "OMP_NUM_THREADS": "2"})
     assert int(told.stdout) == 2, told.stderr
+
+
+def test_tokens_for_a_reader_that_left_or_whose_loop_closed_do_not_break_generation():
+    """The scheduler thread puts tokens for every row of its batch: a row whose reader is gone must not raise there."""
+    from workflows.chat.hf_engine import _Outbox
+
+    left, closed = _Outbox(), _Outbox()
+    loop = asyncio.new_event_loop()
+    reading = loop.create_task(left.atake())
+    waiting = loop.create_task(closed.atake())
+    loop.run_until_complete(asyncio.sleep(0))  # both readers wait
+    reading.cancel()
+    loop.run_until_complete(asyncio.gather(reading, return_exceptions=True))
+    waiting.cancel()  # never run: the loop closes with the reader still registered
+    loop.close()
+    left.put(5)
+    closed.put(6)
+    assert left.take() == [5] and closed.take() == [6]

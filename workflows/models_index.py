@@ -11,6 +11,7 @@ It replaces transformers' ``define_import_structure`` for those two calls: every
 version of transformers, or an unreadable cache goes to the original.
 """
 
+import functools
 import hashlib
 import os
 import pickle
@@ -59,6 +60,7 @@ def _cache_indexes(import_utils) -> None:
     import_utils.define_import_structure = define_import_structure
 
 
+@functools.cache  # both builds of a process use it
 def _fingerprint(models_folder: Path, version: str) -> str:
     digest = hashlib.sha256(f"{models_folder}\n{version}\n".encode())
     with os.scandir(models_folder) as entries:

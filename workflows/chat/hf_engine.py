@@ -73,7 +73,8 @@ class _Outbox:
             self._cond.notify()
             waiter, self._waiter = self._waiter, None
         if waiter is not None:
-            waiter.get_loop().call_soon_threadsafe(_wake, waiter)
+            with contextlib.suppress(RuntimeError):  # its loop has closed (the server is stopping): nobody is reading
+                waiter.get_loop().call_soon_threadsafe(_wake, waiter)
 
     def take(self) -> list:
         """Everything put since the last take; waits for at least one item."""
@@ -88,7 +89,13 @@ class _Outbox:
             waiter = None if self._items else asyncio.get_running_loop().create_future()
             self._waiter = waiter
         if waiter is not None:
-            await waiter
+            try:
+                await waiter
+            except BaseException:  # the reader was cancelled (its client left): no one to wake any more
+                with self._cond:
+                    if self._waiter is waiter:
+                        self._waiter = None
+                raise
         with self._cond:
             items, self._items = self._items, []
         return items
